@@ -1,0 +1,26 @@
+"""De-identification methods, one module per family, registered by name.
+
+Adding a method: write ``methods/<family>.py`` exposing a :class:`Method`
+object and add one line to :data:`METHODS`.
+"""
+
+from __future__ import annotations
+
+from ..registry import Registry
+from .base import Method, MethodFn
+
+METHODS = Registry("method", {
+    "blackout": "facedeid.methods.classic:BLACKOUT",
+    "mask": "facedeid.methods.classic:MASK",
+    "blur": "facedeid.methods.classic:BLUR",
+    "pixelate": "facedeid.methods.classic:PIXELATE",
+    "noise": "facedeid.methods.noise:NOISE",
+})
+
+
+def get_method(name: str) -> Method:
+    """The :class:`Method` registered under ``name``."""
+    return METHODS.get(name)
+
+
+__all__ = ["Method", "MethodFn", "METHODS", "get_method"]

@@ -1,0 +1,69 @@
+"""The method interface: ``(image, face, params) -> image``.
+
+A method receives a **crop** of the image around the face's painted region
+(``H x W`` or ``H x W x C``, any supported dtype) and the :class:`~facedeid.types.Face`
+in that crop's coordinates, and returns a new array of the same shape and dtype.
+It may change any pixel of the crop; :mod:`facedeid.composite` then pastes only
+the pixels inside the region mask, so pixels outside the region stay
+bit-identical whatever the method does.
+
+``params`` holds the method's own parameters (defaults filled in) plus
+``rng``, a ``numpy.random.Generator`` for stochastic methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..types import Face
+
+MethodFn = Callable[[np.ndarray, Face, dict[str, Any]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered de-identification method.
+
+    Attributes:
+        name: registry name (``blur``, ``pixelate`` ...).
+        fn: the ``(crop, face, params) -> crop`` function.
+        defaults: every parameter with its default value.
+        strength: name of the parameter that ``--strength`` sets (None if none).
+        strength_doc: what larger values of the strength mean.
+        needs_landmarks68: the method needs 68-point landmarks on the face.
+        paints_whole_region: False for methods that paint only part of the region
+            (``mask``), so coverage metrics know.
+    """
+
+    name: str
+    fn: MethodFn
+    defaults: dict[str, Any] = field(default_factory=dict)
+    strength: str | None = None
+    strength_doc: str = ""
+    needs_landmarks68: bool = False
+    paints_whole_region: bool = True
+
+    def params(self, strength: Any = None, **overrides: Any) -> dict[str, Any]:
+        """Defaults, then ``strength`` (into the strength parameter), then overrides.
+
+        Unknown parameter names raise ``ValueError``.
+        """
+        out = dict(self.defaults)
+        if strength is not None:
+            if self.strength is None:
+                raise ValueError(f"method '{self.name}' has no strength parameter")
+            out[self.strength] = strength
+        for key, value in overrides.items():
+            if key not in self.defaults:
+                raise ValueError(
+                    f"method '{self.name}' has no parameter '{key}' "
+                    f"(parameters: {', '.join(sorted(self.defaults)) or 'none'})"
+                )
+            out[key] = value
+        return out
+
+    def __call__(self, crop: np.ndarray, face: Face, params: dict[str, Any]) -> np.ndarray:
+        return self.fn(crop, face, params)
