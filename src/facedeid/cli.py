@@ -70,9 +70,11 @@ def _show_progress(args, n: int) -> bool:
 
 # ---------------------------------------------------------------- anonymize
 def cmd_anonymize(args: argparse.Namespace) -> int:
-    from .io.audit import BatchSummary, build_image_record, write_record
+    import time
+
+    from .io.audit import BatchSummary, record_path, write_record
     from .io.images import read_image, write_image
-    from .io.paths import plan_outputs
+    from .io.paths import MEDIA_EXTS, media_kind, plan_outputs
     from .pipeline import Anonymizer
 
     params = _parse_params(args.param)
@@ -80,41 +82,95 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
                       threshold=args.threshold, scale=args.scale, shape=args.shape,
                       mask_scale=args.mask_scale, feather=args.feather, seed=args.seed,
                       fallback=args.fallback, **params)
-    plan = plan_outputs(args.inputs, args.output, suffix=args.suffix)
+    if args.input:
+        return _anonymize_live(args, anon)
+    if not args.inputs:
+        raise FaceDeidError("give input files or folders (or --input for a live source)")
+    plan = plan_outputs(args.inputs, args.output, suffix=args.suffix, exts=MEDIA_EXTS)
     if not plan:
-        raise FaceDeidError("no image files found in: " + " ".join(args.inputs))
+        raise FaceDeidError("no image or video files found in: " + " ".join(args.inputs))
+    sources = [src for src, _ in plan]
     summary = BatchSummary()
     for src, dst in _progress(plan, _show_progress(args, len(plan)), "anonymize"):
         try:
+            if media_kind(src) == "video":
+                video = _anonymize_one_video(args, anon, src, dst)
+                summary.processed.append(str(src))
+                summary.faces += video.faces_painted
+                if not args.quiet:
+                    print(f"{dst}: {video.text()}")
+                continue
+            t0 = time.perf_counter()
             loaded = read_image(src)
+            t1 = time.perf_counter()
             result = anon.anonymize(loaded.pixels)
-            write_image(dst, result.image, like=loaded, keep_metadata=args.keep_metadata)
-            record = build_image_record(src=src, dst=dst, loaded=loaded, result=result,
-                                        keep_metadata=args.keep_metadata)
+            t2 = time.perf_counter()
+            written = write_image(dst, result.image, like=loaded,
+                                  keep_metadata=args.keep_metadata, protect=sources)
+            t3 = time.perf_counter()
+            record = anon.audit_record(src, result, loaded=loaded, written=written,
+                                       keep_metadata=args.keep_metadata,
+                                       timings_s={"read": t1 - t0, "anonymize": t2 - t1,
+                                                  "write": t3 - t2})
             if args.json:
-                write_record(Path(str(dst) + ".json"), record)
-            summary.add_success(src, n_faces=len(result.faces))
+                write_record(record_path(dst), record, protect=sources)
+            summary.add(record)
             if not args.quiet and len(plan) == 1:
-                print(f"{dst}: {len(result.faces)} face(s) de-identified with {anon.method.name}"
-                      + (f"; record {dst}.json" if args.json else ""))
+                note = "no face found; image written unchanged but for metadata" if not result.faces \
+                    else f"{len(result.faces)} face(s) de-identified with {anon.method.name}"
+                print(f"{dst}: {note}" + (f"; record {record_path(dst)}" if args.json else ""))
         except FaceDeidError as exc:
-            summary.add_failure(src, str(exc))
+            summary.add_failure(src, exc)
             print(f"facedeid: error: {exc}", file=sys.stderr)
+    summary.finish()
     if len(plan) > 1 and not args.quiet:
-        print(summary.text())
+        print(f"{len(summary.processed)} image(s) processed, {summary.faces} face(s) de-identified, "
+              f"{len(summary.no_face_found)} with no face found, {len(summary.failed)} failed")
+        for failure in summary.failed:
+            print(f"  failed: {failure['path']}: {failure['error']}")
     if args.summary_json:
-        write_record(Path(args.summary_json), summary.to_dict())
+        write_record(Path(args.summary_json), summary, protect=sources)
     return 1 if summary.failed else 0
+
+
+def _video_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(hold=args.hold, lookahead=args.lookahead, codec=args.codec, crf=args.crf,
+                preset=args.preset, keep_audio=not args.no_audio,
+                strip_metadata=not args.keep_metadata, progress=not args.quiet)
+
+
+def _anonymize_one_video(args: argparse.Namespace, anon, src, dst):
+    from .io.audit import record_path
+    from .video import anonymize_video
+
+    audit = record_path(dst).with_suffix(".jsonl") if args.json else None
+    return anonymize_video(src, dst, anon, audit_path=audit, **_video_kwargs(args))
+
+
+def _anonymize_live(args: argparse.Namespace, anon) -> int:
+    """``--input`` (camera device or stream URL) to one output file; Ctrl-C finishes it."""
+    from .io.audit import record_path
+    from .video import anonymize_video
+
+    if not args.output:
+        raise FaceDeidError("--input needs -o OUTPUT (a video file)")
+    audit = record_path(args.output).with_suffix(".jsonl") if args.json else None
+    summary = anonymize_video(args.input, args.output, anon, audit_path=audit,
+                              input_format=args.input_format, max_frames=args.max_frames,
+                              finish_on_interrupt=True, **_video_kwargs(args))
+    if not args.quiet:
+        print(f"{args.output}: {summary.text()}")
+    return 0
 
 
 # ---------------------------------------------------------------- detect
 def cmd_detect(args: argparse.Namespace) -> int:
     from .io.images import read_image
-    from .io.paths import expand_inputs
+    from .io.paths import IMAGE_EXTS, expand_inputs
     from .pipeline import Anonymizer
 
     anon = Anonymizer(detector=args.detector, threshold=args.threshold, scale=args.scale)
-    files = expand_inputs(args.inputs)
+    files = [f.path for f in expand_inputs(args.inputs, exts=IMAGE_EXTS)]
     if not files:
         raise FaceDeidError("no image files found in: " + " ".join(args.inputs))
     failed = 0
@@ -142,7 +198,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- landmarks
 def cmd_landmarks(args: argparse.Namespace) -> int:
-    from .io.atomic import atomic_output
+    from .io.atomic import atomic_write_bytes
     from .io.images import read_image, write_image
     from .landmarks.visualize import draw_landmarks
     from .pipeline import Anonymizer
@@ -154,7 +210,7 @@ def cmd_landmarks(args: argparse.Namespace) -> int:
     faces = [f for f in faces if f.landmarks68 is not None]
     if args.output:
         vis = draw_landmarks(to_rgb8(loaded.pixels), faces, alpha=args.alpha)
-        write_image(args.output, vis)
+        write_image(args.output, vis, protect=[args.image])
         print(f"{args.output}: landmarks of {len(faces)} face(s)")
     payload = {"image": str(args.image), "width": int(loaded.pixels.shape[1]),
                "height": int(loaded.pixels.shape[0]), "faces": [f.to_dict() for f in faces]}
@@ -162,8 +218,8 @@ def cmd_landmarks(args: argparse.Namespace) -> int:
         if args.json == "-":
             print(json.dumps(payload))
         else:
-            with atomic_output(Path(args.json)) as tmp:
-                Path(tmp).write_text(json.dumps(payload, indent=1))
+            atomic_write_bytes(args.json, json.dumps(payload, indent=1).encode(),
+                               protect=[args.image])
             print(f"{args.json}: points as JSON")
     return 0
 
@@ -179,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("anonymize", help="de-identify every face in images",
                        description="De-identify every face in image files, folders (recursive) or globs.")
-    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("inputs", nargs="*", help="image or video files, folders or glob patterns")
     p.add_argument("-o", "--output", default=None,
                    help="output file (one input) or folder (mirrors input folders); "
                         "default: NAME_anonymized.EXT beside each input")
@@ -206,6 +262,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary-json", default=None, help="write the batch summary to this JSON file")
     p.add_argument("--suffix", default="_anonymized", help="suffix for outputs written beside inputs")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    v = p.add_argument_group("video")
+    v.add_argument("--hold", type=int, default=None,
+                   help="frames a face stays painted after its last detection (default: 0.5 s)")
+    v.add_argument("--lookahead", type=int, default=None,
+                   help="frames painted back before a face's first detection (default: 0.5 s)")
+    v.add_argument("--codec", default=None, help="video codec (default: libx264, or the format's own)")
+    v.add_argument("--crf", type=int, default=None, help="encoder quality (default: 18)")
+    v.add_argument("--preset", default=None, help="encoder preset (default: veryfast)")
+    v.add_argument("--no-audio", action="store_true", help="drop audio and subtitle streams")
+    v.add_argument("--input", default=None,
+                   help="live source: stream URL, pipe:0 or capture device (with --input-format)")
+    v.add_argument("--input-format", default=None, help="FFmpeg input format for --input")
+    v.add_argument("--max-frames", type=int, default=None, help="stop a live source after N frames")
     p.set_defaults(func=cmd_anonymize)
 
     p = sub.add_parser("detect", help="find faces; print boxes (or JSON lines)")

@@ -115,6 +115,7 @@ class Anonymizer:
         self.seed = seed
         self._detector = None
         self._predictor = None
+        self.detector  # validates the name and options now; models still load on first use
 
     # lazily built models ----------------------------------------------------
     @property
@@ -236,3 +237,26 @@ class Anonymizer:
             "faces": face_records,
         }
         return AnonymizeResult(image=out, faces=faces, record=record)
+
+    def audit_record(self, src, result: AnonymizeResult, *, loaded=None, written=None,
+                     keep_metadata: bool = False, timings_s: dict | None = None):
+        """The :class:`~facedeid.io.audit.ImageRecord` of one processed file."""
+        from .io.audit import FaceEntry, ImageRecord
+
+        entries = []
+        by_id = {f.face_id: f for f in result.faces}
+        for index, rec in enumerate(result.record.get("faces", [])):
+            face = by_id.get(rec.get("id"), result.faces[index])
+            region = rec.get("region", {})
+            entries.append(FaceEntry(face, region_shape=region.get("shape"),
+                                     region_scale=region.get("mask_scale"),
+                                     region_box=region.get("bbox"),
+                                     painted=bool(rec.get("painted")),
+                                     fallback=rec.get("fallback")))
+        detected = result.record.get("detector", {}).get("name") != "given"
+        return ImageRecord.build(
+            src, loaded=loaded, written=written,
+            detector=self.detector if detected else "given",
+            method=self.method, params=_json_safe(self.params), faces=entries,
+            keep_metadata=keep_metadata, timings_s=timings_s,
+        )
