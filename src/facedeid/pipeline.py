@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 SHAPES = ("box", "ellipse", "hull")
 DEFAULT_METHOD = "blur"
 DEFAULT_MASK_SCALE = 1.3
+#: The landmark outline painted by ``shape="hull"``: jaw line plus eyebrows, so the
+#: chin is covered. (Seed 004's own mask, ``face_hull``, stops at the lower lip.)
+HULL_REGION = "face_outline"
 
 
 @dataclass
@@ -152,8 +155,9 @@ class Anonymizer:
         rgb = to_rgb8(image)
         faces = self.detector.detect(rgb)
         h, w = rgb.shape[:2]
-        faces = [f.clipped(w, h) for f in faces]
-        faces = [f for f in faces if f.width >= 1 and f.height >= 1]
+        # Boxes are kept as detected, even where they extend past the border: the
+        # painted region is built from the whole face and clipped only at paste time.
+        faces = [f for f in faces if f.clipped(w, h).area >= 1]
         faces.sort(key=lambda f: (f.box[1], f.box[0]))
         return [f.replace(face_id=i) for i, f in enumerate(faces)]
 
@@ -188,7 +192,8 @@ class Anonymizer:
                 method, params = self.fallback, self.fallback_params
                 shape = "ellipse" if self.shape == "hull" else self.shape
             mask, bbox = composite.region_mask(h, w, face, shape=shape,
-                                               mask_scale=self.mask_scale, feather=self.feather)
+                                               mask_scale=self.mask_scale, feather=self.feather,
+                                               region=HULL_REGION)
             rec = face.to_dict()
             rec.update(method=method.name, params=_json_safe(params), region={
                 "shape": shape, "mask_scale": self.mask_scale, "feather": self.feather,
