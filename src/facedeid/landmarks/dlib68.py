@@ -8,7 +8,9 @@ than wide and reach from the forehead to below the chin), and feeding them
 as they are shifts and squashes the landmarks.  :class:`Dlib68Predictor`
 therefore converts every box to the HOG convention first:
 
-1. ``face.detector == "dlib-hog"``: the box is used as it is.
+1. ``face.detector == "dlib-hog"`` and the box is square (within 2 px): the box
+   is used as it is.  (A HOG box clipped at the image border is no longer
+   square; it goes through case 3.)
 2. the face has 5-point landmarks: the HOG-style box is derived from them
    (eye midpoint ``E``, mouth midpoint ``M``, ``v = M - E``, ``u = eye2 - eye1``)::
 
@@ -130,9 +132,14 @@ class Dlib68Predictor:
         return self._predictor
 
     @staticmethod
-    def start_box(face: Face) -> tuple[float, float, float, float]:
+    def is_native(face: Face) -> bool:
+        """True for an unclipped dlib-HOG box, which the predictor takes as it is."""
+        return face.detector in HOG_DETECTOR_NAMES and abs(face.width - face.height) <= 2.0
+
+    @classmethod
+    def start_box(cls, face: Face) -> tuple[float, float, float, float]:
         """The box the first prediction starts from (see the module docstring)."""
-        if face.detector in HOG_DETECTOR_NAMES:
+        if cls.is_native(face):
             return face.box
         if face.landmarks5 is not None:
             return box_from_landmarks5(face.landmarks5)
@@ -153,27 +160,28 @@ class Dlib68Predictor:
             img = to_rgb8(img)
         return np.ascontiguousarray(img)
 
-    def predict(self, rgb: np.ndarray, face: Face) -> np.ndarray:
+    def predict(self, rgb: np.ndarray, face: Face, refine: int | None = None) -> np.ndarray:
         """The ``(68, 2)`` landmarks of ``face`` in image pixels (float64).
 
         ``rgb`` is an RGB ``uint8`` image (other supported layouts are
-        converted with :func:`facedeid.imageops.to_rgb8`).
+        converted with :func:`facedeid.imageops.to_rgb8`); ``refine``
+        overrides the instance's number of refinement passes.
         """
-        return self._predict(self._prepare(rgb), face)
+        return self._predict(self._prepare(rgb), face, refine)
 
-    def _predict(self, img: np.ndarray, face: Face) -> np.ndarray:
+    def _predict(self, img: np.ndarray, face: Face, refine: int | None = None) -> np.ndarray:
         pts = self._run(img, self.start_box(face))
-        if face.detector not in HOG_DETECTOR_NAMES:
-            for _ in range(self.refine):
+        if not self.is_native(face):
+            for _ in range(self.refine if refine is None else int(refine)):
                 pts = self._run(img, box_from_landmarks68(pts))
         return pts
 
-    def add_landmarks(self, rgb: np.ndarray, faces: list[Face]) -> list[Face]:
+    def add_landmarks(self, rgb: np.ndarray, faces: list[Face], refine: int | None = None) -> list[Face]:
         """The same faces with ``landmarks68`` set (new :class:`Face` objects, same order)."""
         if not faces:
             return []
         img = self._prepare(rgb)
-        return [f.replace(landmarks68=self._predict(img, f)) for f in faces]
+        return [f.replace(landmarks68=self._predict(img, f, refine)) for f in faces]
 
     def __repr__(self) -> str:
         return f"Dlib68Predictor(refine={self.refine})"
