@@ -21,20 +21,15 @@ log = logging.getLogger("facedeid")
 
 # ---------------------------------------------------------------- helpers
 def _parse_value(text: str) -> Any:
-    """``8`` -> 8, ``0.5`` -> 0.5, ``255,0,0`` -> [255, 0, 0], ``a,b`` -> [a, b], else str."""
+    """``8`` -> 8, ``0.5`` -> 0.5, ``255,0,0`` -> [255, 0, 0], ``none`` -> None, else str.
+
+    Scalars are read as ``facedeid evaluate`` method specs read them.
+    """
+    from .evaluate.spec import parse_value
+
     if "," in text:
         return [_parse_value(t) for t in text.split(",") if t != ""]
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "auto"):
-        return None if low == "none" else "auto"
-    return text
+    return parse_value(text)
 
 
 def _parse_params(items: Sequence[str]) -> dict[str, Any]:
