@@ -52,6 +52,7 @@ black, and the points may lie outside the image.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -128,6 +129,9 @@ class Dlib68Predictor:
                         from ..models import model_path
 
                         path = model_path("dlib68")
+                        logging.getLogger("facedeid").warning(
+                            "the 68-point landmark model is trained on iBUG 300-W: "
+                            "non-commercial use only (see docs/MODELS.md)")
                     self._predictor = dlib.shape_predictor(str(path))
         return self._predictor
 
