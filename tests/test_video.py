@@ -381,6 +381,56 @@ def test_noise_is_stable_per_track(tmp_path):
     assert not np.array_equal(crops[0], texture(96, 128)[20:80, 30:80])
 
 
+def test_noise_pattern_follows_the_track_not_the_list_position(tmp_path):
+    # two people: A (track 0) on frames 0-5, B (track 1) on frames 0-9. Once A has left,
+    # B is the first face of the list: keyed by position it would take A's pattern.
+    n = 10
+    frame = texture(96, 192)
+    src = tmp_path / "in.mp4"
+    make_clip(src, n=n, size=(192, 96), frames=[frame] * n)
+    a, b = (20, 20, 70, 80), (120, 20, 170, 80)
+    script = {i: ([a, b] if i < 6 else [b]) for i in range(n)}
+    anon = scripted_anonymizer(script, method="noise", strength=100, seed=11, shape="box",
+                               mask_scale=1.0)
+    crops = {}
+
+    def hook(k, img, boxes):
+        crops[k] = {t.track_id: img[20:80, int(t.face.box[0]):int(t.face.box[0]) + 50].copy()
+                    for t in boxes}
+
+    s = anonymize_video(src, tmp_path / "out.mp4", anon, hold=0, lookahead=0, on_frame=hook,
+                        progress=False)
+    assert s.tracks == 2
+    assert [sorted(crops[k]) for k in range(n)] == [[0, 1]] * 6 + [[1]] * 4
+    for k in range(n):            # the same pattern for one person in every frame
+        for tid in crops[k]:
+            assert np.array_equal(crops[k][tid], crops[0][tid]), f"frame {k}, track {tid}"
+    assert not np.array_equal(crops[0][0], crops[0][1])        # different people differ
+    # another video seed: other patterns (the seed, not the frame content, decides)
+    anon2 = scripted_anonymizer(script, method="noise", strength=100, seed=12, shape="box",
+                                mask_scale=1.0)
+    other = {}
+    anonymize_video(src, tmp_path / "out2.mp4", anon2, hold=0, lookahead=0, progress=False,
+                    on_frame=lambda k, img, boxes: other.setdefault(k, img[20:80, 120:170].copy()))
+    assert not np.array_equal(other[0], crops[0][1])
+
+
+def test_paint_takes_one_generator_per_face():
+    img = texture(60, 120)
+    faces = [Face((5, 5, 45, 45), 0.9), Face((65, 5, 105, 45), 0.9)]
+    anon = Anonymizer("noise", strength=100, detector="haar", shape="box", mask_scale=1.0)
+    g = [anon.rng_for(7, seed=1), anon.rng_for(7, seed=1)]
+    out, _ = anon.paint(img, faces, rngs=g)
+    assert np.array_equal(out[5:45, 5:45], out[5:45, 65:105])     # same key, same pattern
+    out2, _ = anon.paint(img, faces, rngs=[anon.rng_for(7, seed=1), anon.rng_for(8, seed=1)])
+    assert not np.array_equal(out2[5:45, 5:45], out2[5:45, 65:105])
+    seeded = Anonymizer("noise", strength=100, detector="haar", seed=1, shape="box")
+    assert np.array_equal(seeded.rng_for(7).integers(1 << 30, size=4),
+                          anon.rng_for(7, seed=1).integers(1 << 30, size=4))
+    with pytest.raises(ValueError, match="rngs has 1 generator"):
+        anon.paint(img, faces, rngs=g[:1])
+
+
 def make_subtitled(path, fmt, codec, n=10):
     """A clip with a text subtitle stream (raw packets muxed, no encoder needed)."""
     import struct

@@ -174,13 +174,38 @@ class Anonymizer:
             out.append(face)
         return out
 
-    def _rng(self, index: int) -> np.random.Generator:
-        if self.seed is None:
-            return np.random.default_rng(int.from_bytes(os.urandom(16), "little"))
-        return np.random.default_rng([self.seed, index])
+    def rng_for(self, key: int, seed: int | None = None) -> np.random.Generator:
+        """The random generator a stochastic method (e.g. ``noise``) gets for one face.
 
-    def paint(self, image: np.ndarray, faces: list[Face]) -> tuple[np.ndarray, list[dict]]:
-        """Apply the method to each face; returns the new image and per-face records."""
+        With a seed (``seed``, else the Anonymizer's own), the generator is
+        ``np.random.default_rng([seed, key])``: the same key always draws the same
+        values, different keys draw independent ones. Images key faces by their
+        position; video keys them by track id, so one person keeps the same noise
+        pattern in every frame (see ``docs/VIDEO.md``). Without any seed: fresh OS
+        entropy on every call.
+
+        >>> a = Anonymizer("noise", seed=7)
+        >>> int(a.rng_for(3).integers(1 << 30)) == int(a.rng_for(3).integers(1 << 30))
+        True
+        """
+        seed = self.seed if seed is None else seed
+        if seed is None:
+            return np.random.default_rng(int.from_bytes(os.urandom(16), "little"))
+        return np.random.default_rng([int(seed), int(key)])
+
+    def paint(self, image: np.ndarray, faces: list[Face],
+              rngs: list[np.random.Generator] | None = None) -> tuple[np.ndarray, list[dict]]:
+        """Apply the method to each face; returns the new image and per-face records.
+
+        Args:
+            image: the image to paint (not modified).
+            faces: the faces to paint.
+            rngs: one random generator per face for stochastic methods (video passes
+                ``rng_for(track_id, video_seed)`` so a person's parameters stay constant
+                across frames); None: ``rng_for(position in faces)``.
+        """
+        if rngs is not None and len(rngs) != len(faces):
+            raise ValueError(f"rngs has {len(rngs)} generator(s) for {len(faces)} face(s)")
         out = np.array(image, copy=True)
         h, w = out.shape[:2]
         records = []
@@ -208,7 +233,8 @@ class Anonymizer:
                 continue
             crop = out[y0:y1, x0:x1].copy()
             local = face.transformed(dx=-x0, dy=-y0)
-            painted = method(crop, local, {**params, "rng": self._rng(index)})
+            rng = rngs[index] if rngs is not None else self.rng_for(index)
+            painted = method(crop, local, {**params, "rng": rng})
             if painted.shape != crop.shape or painted.dtype != crop.dtype:
                 raise RuntimeError(f"method '{method.name}' changed the crop's shape or dtype")
             out = composite.paste(out, painted, mask, bbox)

@@ -139,20 +139,17 @@ def _frames_for(seconds: float, fps: float | None) -> int:
 
 
 def _paint(anonymizer, image: np.ndarray, faces: list, seed: int):
-    """``anonymizer.paint`` with one random generator per track id (stable per person).
+    """``anonymizer.paint`` with one random generator per track (stable per person).
 
-    :meth:`Anonymizer.paint` draws its generator from ``_rng(index)`` (the face's
-    position in the list); in video the position changes from frame to frame, the
-    track does not, so the generator is keyed by ``(seed, track id)`` instead.
+    In an image, :meth:`Anonymizer.paint` keys each face's generator by its
+    position in the list; in video the position changes from frame to frame and
+    the track does not, so each face gets ``anonymizer.rng_for(track id, seed)``
+    with the video's seed: a stochastic method (noise) paints the same pattern
+    on one person in every frame, and different people get different patterns.
     """
-    keys = [int(f.face_id) if f.face_id is not None else i for i, f in enumerate(faces)]
-    if not hasattr(type(anonymizer), "_rng"):
-        return anonymizer.paint(image, faces)
-    anonymizer._rng = lambda index: np.random.default_rng([seed, keys[index]])
-    try:
-        return anonymizer.paint(image, faces)
-    finally:
-        del anonymizer._rng
+    rngs = [anonymizer.rng_for(int(f.face_id) if f.face_id is not None else i, seed)
+            for i, f in enumerate(faces)]
+    return anonymizer.paint(image, faces, rngs=rngs)
 
 
 # ---------------------------------------------------------------- threads
