@@ -22,6 +22,7 @@ from . import composite
 from .detect import DEFAULT_DETECTOR, get_detector
 from .imageops import to_rgb8
 from .methods import get_method
+from .methods.base import CannotPaint
 from .types import Face
 
 log = logging.getLogger(__name__)
@@ -209,6 +210,11 @@ class Anonymizer:
         out = np.array(image, copy=True)
         h, w = out.shape[:2]
         records = []
+        if rngs is None:
+            rngs = [self.rng_for(index) for index in range(len(faces))]
+        extras: list[dict[str, Any]] = [{} for _ in faces]
+        if self.method.prepare is not None and faces:
+            extras = self.method.prepare(to_rgb8(image), faces, self.params, rngs)
         for index, face in enumerate(faces):
             method, params, shape = self.method, self.params, self.shape
             reason = None
@@ -233,8 +239,13 @@ class Anonymizer:
                 continue
             crop = out[y0:y1, x0:x1].copy()
             local = face.transformed(dx=-x0, dy=-y0)
-            rng = rngs[index] if rngs is not None else self.rng_for(index)
-            painted = method(crop, local, {**params, "rng": rng})
+            try:
+                painted = method(crop, local, {**params, **(extras[index] if method is self.method
+                                                             else {}), "rng": rngs[index]})
+            except CannotPaint as exc:  # the method declines this face: paint the fallback
+                method, params = self.fallback, self.fallback_params
+                rec.update(method=method.name, params=_json_safe(params), fallback=str(exc))
+                painted = method(crop, local, {**params, "rng": rngs[index]})
             if painted.shape != crop.shape or painted.dtype != crop.dtype:
                 raise RuntimeError(f"method '{method.name}' changed the crop's shape or dtype")
             out = composite.paste(out, painted, mask, bbox)

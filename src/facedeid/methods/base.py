@@ -21,6 +21,17 @@ import numpy as np
 from ..types import Face
 
 MethodFn = Callable[[np.ndarray, Face, dict[str, Any]], np.ndarray]
+PrepareFn = Callable[[np.ndarray, list[Face], dict[str, Any], list[np.random.Generator]],
+                     list[dict[str, Any]]]
+
+
+class CannotPaint(Exception):
+    """Raised by a method for a face it cannot handle (too small, profile, ...).
+
+    The :class:`~facedeid.pipeline.Anonymizer` then paints that face with its
+    fallback method and records ``str(exc)`` as the reason: a face is never
+    left untouched.
+    """
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,11 @@ class Method:
         needs_landmarks68: the method needs 68-point landmarks on the face.
         paints_whole_region: False for methods that paint only part of the region
             (``mask``), so coverage metrics know.
+        prepare: optional ``(image_rgb8, faces, params, rngs) -> [extra params per face]``,
+            called once per image before any face is painted, with the whole image and
+            every face in image coordinates (e.g. ``replace`` picks its donors there, so
+            that no donor resembles anyone in the image and people get different donors);
+            each face's extra params are merged into the params ``fn`` receives.
     """
 
     name: str
@@ -45,6 +61,7 @@ class Method:
     strength_doc: str = ""
     needs_landmarks68: bool = False
     paints_whole_region: bool = True
+    prepare: PrepareFn | None = None
 
     def params(self, strength: Any = None, **overrides: Any) -> dict[str, Any]:
         """Defaults, then ``strength`` (into the strength parameter), then overrides.
