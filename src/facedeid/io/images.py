@@ -66,7 +66,7 @@ import stat
 import struct
 import threading
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -413,8 +413,19 @@ def read_image(path: str | Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS)
         InputError: the file is missing, unreadable, empty, not a supported
             image, corrupt, truncated, or larger than ``max_pixels``.
     """
+    return decode_image(_read_bytes(path), path, max_pixels=max_pixels)
+
+
+def decode_image(data: bytes, path: str | Path = "<bytes>", *,
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """:func:`read_image` for bytes already in memory (``path`` names them in messages).
+
+    The reversible mode decodes the bytes it is about to write with this, so it
+    binds its payload to exactly the pixels a later :func:`read_image` will see.
+    """
     name = str(path)
-    data = _read_bytes(path)
+    if not data:
+        raise InputError(f"{name}: empty file (0 bytes)")
     digest = hashlib.sha256(data).hexdigest()
     im = _open(data, name, max_pixels)
     fmt = "JPEG" if im.format == "MPO" else (im.format or "?")
@@ -737,6 +748,7 @@ def write_image(
     background: tuple[int, int, int] | None = (255, 255, 255),
     format: str | None = None,
     protect: Iterable[str | Path] = (),
+    finalize: Callable[[bytes, str], bytes] | None = None,
 ) -> WrittenImage:
     """Write ``pixels`` to ``path`` atomically; see the module docstring for the rules.
 
@@ -755,6 +767,9 @@ def write_image(
             and BMP; None refuses to write alpha to them.
         format: force a format instead of the extension's.
         protect: more input files that must not be overwritten.
+        finalize: called as ``finalize(encoded_bytes, format)`` before the
+            metadata check and the write; returns the bytes to write (the
+            reversible mode embeds its payload here, see :mod:`facedeid.keys`).
 
     Raises:
         OutputError: unknown/unsupported output format, not writable, would
@@ -811,6 +826,8 @@ def write_image(
     except (OSError, ValueError, RuntimeError) as exc:
         raise OutputError(f"{path}: cannot encode {fmt}: {_one_line(exc)}") from None
 
+    if finalize is not None:
+        data = finalize(data, fmt)
     summary = metadata_summary(data)
     if summary["identifying"]:
         raise OutputError(f"{path}: internal check failed: the encoded file would carry "

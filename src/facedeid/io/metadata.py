@@ -64,8 +64,9 @@ audit record use it. Its result (all JSON-safe)::
     found            sorted kinds present: exif gps thumbnail makernote xmp iptc
                      photoshop comment text time mpf jumbf trailing-data
                      extra-images unknown-segment icc_profile dpi animation
+                     deid-payload (facedeid's encrypted reversible-mode payload)
     identifying      ``found`` minus the non-identifying kinds (icc_profile,
-                     dpi, animation) and minus ``exif`` when every EXIF tag is
+                     dpi, animation, deid-payload) and minus ``exif`` when every EXIF tag is
                      on the allow-list
     exif_tags        EXIF tag names (IFD0, Exif IFD; TIFF files: non-structural
                      image tags), sorted
@@ -149,7 +150,9 @@ TIFF_STRUCTURAL_TAGS: frozenset[int] = frozenset({
     332, 338, 339, 340, 341, 347, 529, 530, 531, 532,
 })
 
-NON_IDENTIFYING_KINDS = frozenset({"icc_profile", "dpi", "animation"})
+#: ``deid-payload``: facedeid's own reversible-mode payload (``facedeid.keys``): the
+#: original face pixels, AES-256-GCM encrypted; nothing readable without the key.
+NON_IDENTIFYING_KINDS = frozenset({"icc_profile", "dpi", "animation", "deid-payload"})
 
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 _MAX_IFD_ENTRIES = 4096
@@ -366,6 +369,7 @@ _JPEG_APP_IDS = [
     (b"Adobe", "Adobe"),
     (b"Ducky", "Ducky"),
     (b"JP", "JUMBF"),
+    (b"FACEDEID\x00", "facedeid"),
 ]
 
 
@@ -448,6 +452,8 @@ def _walk_jpeg(data: bytes, s: _Summary) -> None:
                 s.thumbnail_bytes = max(s.thumbnail_bytes, len(seg))
             elif ident == "JUMBF":
                 s.found.add("jumbf")
+            elif ident == "facedeid" and app == 15:
+                s.found.add("deid-payload")
             elif ident not in ("Adobe",):
                 s.found.add("unknown-segment")
         elif marker == 0xFE:
@@ -500,6 +506,8 @@ def _walk_png(data: bytes, s: _Summary) -> None:
             s.found.add("animation")
         elif ctype in (b"caBX", b"jumb"):
             s.found.add("jumbf")
+        elif ctype == b"fdEK" and body.startswith(b"FDEIDKP\x00"):
+            s.found.add("deid-payload")
         elif ctype not in _PNG_RENDERING_CHUNKS:
             s.found.add("unknown-segment")
         pos += 12 + length
