@@ -77,8 +77,11 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
                       threshold=args.threshold, scale=args.scale, shape=args.shape,
                       mask_scale=args.mask_scale, feather=args.feather, seed=args.seed,
                       fallback=args.fallback, **params)
+    from .keys.cli import master_key_from_args
+
+    key = master_key_from_args(args)            # None unless --reversible
     if args.input:
-        return _anonymize_live(args, anon)
+        return _anonymize_live(args, anon, key)
     if not args.inputs:
         raise FaceDeidError("give input files or folders (or --input for a live source)")
     plan = plan_outputs(args.inputs, args.output, suffix=args.suffix, exts=MEDIA_EXTS)
@@ -89,7 +92,7 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
     for src, dst in _progress(plan, _show_progress(args, len(plan)), "anonymize"):
         try:
             if media_kind(src) == "video":
-                video = _anonymize_one_video(args, anon, src, dst)
+                video = _anonymize_one_video(args, anon, src, dst, key)
                 summary.processed.append(str(src))
                 summary.faces += video.faces_painted
                 if not args.quiet:
@@ -100,13 +103,22 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
             t1 = time.perf_counter()
             result = anon.anonymize(loaded.pixels)
             t2 = time.perf_counter()
-            written = write_image(dst, result.image, like=loaded,
-                                  keep_metadata=args.keep_metadata, protect=sources)
+            rinfo = None
+            if key is not None:
+                from .keys.image import write_reversible_image
+
+                written, rinfo = write_reversible_image(dst, result, loaded, key, protect=sources,
+                                                        keep_metadata=args.keep_metadata)
+            else:
+                written = write_image(dst, result.image, like=loaded,
+                                      keep_metadata=args.keep_metadata, protect=sources)
             t3 = time.perf_counter()
             record = anon.audit_record(src, result, loaded=loaded, written=written,
                                        keep_metadata=args.keep_metadata,
                                        timings_s={"read": t1 - t0, "anonymize": t2 - t1,
                                                   "write": t3 - t2})
+            if rinfo is not None:
+                record.notes.append(rinfo.note())
             if args.json:
                 write_record(record_path(dst), record, protect=sources)
             summary.add(record)
@@ -131,18 +143,23 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
 def _video_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return dict(hold=args.hold, lookahead=args.lookahead, codec=args.codec, crf=args.crf,
                 preset=args.preset, keep_audio=not args.no_audio,
-                strip_metadata=not args.keep_metadata, progress=not args.quiet)
+                strip_metadata=not args.keep_metadata, progress=not args.quiet,
+                pix_fmt=args.pix_fmt)
 
 
-def _anonymize_one_video(args: argparse.Namespace, anon, src, dst):
+def _anonymize_one_video(args: argparse.Namespace, anon, src, dst, key=None):
     from .io.audit import record_path
     from .video import anonymize_video
 
     audit = record_path(dst).with_suffix(".jsonl") if args.json else None
+    if key is not None:
+        from .keys.video import anonymize_video_reversible
+
+        return anonymize_video_reversible(src, dst, anon, key, audit_path=audit, **_video_kwargs(args))[0]
     return anonymize_video(src, dst, anon, audit_path=audit, **_video_kwargs(args))
 
 
-def _anonymize_live(args: argparse.Namespace, anon) -> int:
+def _anonymize_live(args: argparse.Namespace, anon, key=None) -> int:
     """``--input`` (camera device or stream URL) to one output file; Ctrl-C finishes it."""
     from .io.audit import record_path
     from .video import anonymize_video
@@ -150,9 +167,15 @@ def _anonymize_live(args: argparse.Namespace, anon) -> int:
     if not args.output:
         raise FaceDeidError("--input needs -o OUTPUT (a video file)")
     audit = record_path(args.output).with_suffix(".jsonl") if args.json else None
-    summary = anonymize_video(args.input, args.output, anon, audit_path=audit,
-                              input_format=args.input_format, max_frames=args.max_frames,
-                              finish_on_interrupt=True, **_video_kwargs(args))
+    live = dict(input_format=args.input_format, max_frames=args.max_frames, finish_on_interrupt=True)
+    if key is not None:
+        from .keys.video import anonymize_video_reversible
+
+        summary = anonymize_video_reversible(args.input, args.output, anon, key, audit_path=audit,
+                                             **live, **_video_kwargs(args))[0]
+    else:
+        summary = anonymize_video(args.input, args.output, anon, audit_path=audit, **live,
+                                  **_video_kwargs(args))
     if not args.quiet:
         print(f"{args.output}: {summary.text()}")
     return 0
@@ -265,11 +288,17 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--codec", default=None, help="video codec (default: libx264, or the format's own)")
     v.add_argument("--crf", type=int, default=None, help="encoder quality (default: 18)")
     v.add_argument("--preset", default=None, help="encoder preset (default: veryfast)")
+    v.add_argument("--pix-fmt", default=None,
+                   help="encoder pixel format (default: the source's); --codec ffv1 --pix-fmt bgr0 "
+                        "with .mkv stores the RGB frames losslessly")
     v.add_argument("--no-audio", action="store_true", help="drop audio and subtitle streams")
     v.add_argument("--input", default=None,
                    help="live source: stream URL, pipe:0 or capture device (with --input-format)")
     v.add_argument("--input-format", default=None, help="FFmpeg input format for --input")
     v.add_argument("--max-frames", type=int, default=None, help="stop a live source after N frames")
+    from .keys.cli import add_commands as add_key_commands, add_key_arguments
+
+    add_key_arguments(p)
     p.set_defaults(func=cmd_anonymize)
 
     p = sub.add_parser("detect", help="find faces; print boxes (or JSON lines)")
@@ -287,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.75, help="overlay opacity")
     _add_detection_args(p)
     p.set_defaults(func=cmd_landmarks)
+
+    add_key_commands(sub)             # keygen, recover (facedeid.keys.cli)
 
     p = sub.add_parser("methods", help="list methods and their parameters")
     p.set_defaults(func=cmd_methods)

@@ -253,6 +253,8 @@ def anonymize_video(
     finish_on_interrupt: bool = False,
     on_frame: Callable[[int, np.ndarray, list[TrackBox]], None] | None = None,
     queue_size: int = 8,
+    on_paint: Callable[[int, np.ndarray, np.ndarray, list, list[dict]], None] | None = None,
+    pix_fmt: str | None = None,
 ) -> VideoSummary:
     """De-identify every face of a video file or stream; write a new video.
 
@@ -286,6 +288,12 @@ def anonymize_video(
         on_frame: called as ``on_frame(index, painted_rgb, boxes)`` for each frame
             before it is encoded (audit or preview hook).
         queue_size: frames held between stages.
+        on_paint: called as ``on_paint(index, original_rgb, painted_rgb, faces, records)``
+            for every frame (display orientation; ``faces`` as painted, ``records``
+            the Anonymizer's per-face records) before it is encoded: the reversible
+            mode (:mod:`facedeid.keys.video`) encrypts the original regions here.
+        pix_fmt: the encoder's pixel format (None: the source's where the encoder
+            takes it); e.g. ``bgr0`` with ``codec="ffv1"`` stores the RGB frames losslessly.
 
     Returns:
         a :class:`VideoSummary`.
@@ -313,7 +321,8 @@ def anonymize_video(
                     codec=codec, crf=crf, preset=preset, strip_metadata=strip_metadata,
                     audit_path=Path(audit_path) if audit_path else None, progress=progress,
                     scene_cuts=scene_cuts, finish_on_interrupt=finish_on_interrupt,
-                    on_frame=on_frame, queue_size=queue_size, protect=protect)
+                    on_frame=on_frame, queue_size=queue_size, protect=protect,
+                    on_paint=on_paint, pix_fmt=pix_fmt)
     finally:
         if not getattr(reader, "in_use", False):   # never close under a stuck decoder thread
             reader.close()
@@ -321,7 +330,8 @@ def anonymize_video(
 
 def _run(reader: VideoReader, src: str, dst: Path, fmt: str, anonymizer, *, t0, hold, lookahead,
          codec, crf, preset, strip_metadata, audit_path, progress, scene_cuts,
-         finish_on_interrupt, on_frame, queue_size, protect) -> VideoSummary:
+         finish_on_interrupt, on_frame, queue_size, protect, on_paint=None,
+         pix_fmt=None) -> VideoSummary:
     first = reader.first_frame()                 # InputError when nothing decodes
     info: VideoInfo = reader.info()
     fps = float(info.rate) if info.rate else None
@@ -381,7 +391,7 @@ def _run(reader: VideoReader, src: str, dst: Path, fmt: str, anonymizer, *, t0, 
                                      copy_streams=reader.copy_streams, strip_metadata=strip_metadata,
                                      src_metadata=dict(reader.container.metadata),
                                      chapters=_chapters(reader) if not strip_metadata else None,
-                                     stream_infos=info.streams, name=str(dst))
+                                     stream_infos=info.streams, name=str(dst), pix_fmt=pix_fmt)
                 summary.output = {"format": fmt, "codec": writer.codec_name, "pix_fmt": writer.pix_fmt,
                                   "options": writer.options, "width": info.width,
                                   "height": info.height, "rotation": info.rotation}
@@ -393,7 +403,7 @@ def _run(reader: VideoReader, src: str, dst: Path, fmt: str, anonymizer, *, t0, 
                 try:
                     _process(reader, decoder, encoder, q_in, q_out, stop, anonymizer, tracker,
                              cutter, rot, seed, summary, audit_fh, on_frame, bar, callback,
-                             info.frames)
+                             info.frames, on_paint=on_paint)
                 except _Stop:
                     if encoder.error is not None:       # the encoder failed: say why
                         raise _output_error(encoder.error, dst) from None
@@ -447,7 +457,8 @@ def _join(threads: list[threading.Thread]) -> None:
 
 
 def _process(reader, decoder, encoder, q_in, q_out, stop, anonymizer, tracker, cutter, rot, seed,
-             summary: VideoSummary, audit_fh, on_frame, bar, callback, total) -> None:
+             summary: VideoSummary, audit_fh, on_frame, bar, callback, total,
+             on_paint=None) -> None:
     """The middle stage: detect, track, paint, and hand frames and packets on in order."""
     buffer: dict[int, tuple[Any, np.ndarray, bool]] = {}
     order: deque = deque()          # ("frame", index) and ("packet", pkt) in demux order
@@ -476,6 +487,8 @@ def _process(reader, decoder, encoder, q_in, q_out, stop, anonymizer, tracker, c
         summary.faces_painted += sum(1 for r in records if r.get("painted", True))
         for b in boxes:
             summary.boxes[b.status] += 1
+        if on_paint is not None:
+            on_paint(k, disp, painted, faces, records)
         if on_frame is not None:
             on_frame(k, painted, boxes)
         if audit_fh is not None:

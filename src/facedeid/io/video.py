@@ -320,7 +320,8 @@ class VideoReader:
         self.streams: list[StreamInfo] = []
         self.copy_streams = []
         for s in c.streams:
-            name = s.codec_context.name if s.codec_context is not None else (s.codec.name if s.codec else "?")
+            codec = getattr(s, "codec", None)          # attachment streams have none
+            name = s.codec_context.name if s.codec_context is not None else (codec.name if codec else "?")
             info = StreamInfo(s.index, s.type, name or "?")
             if s is vs:
                 info.action = "processed"
@@ -628,13 +629,15 @@ class VideoWriter:
         chapters: the source's chapters (copied when not stripping).
         stream_infos: the reader's stream list, updated with what happens to each.
         name: the file name error messages give (the final name, not the temporary one).
+        pix_fmt: the encoder's pixel format (None: the source's, where the encoder takes it).
     """
 
     def __init__(self, path: str | os.PathLike, info: VideoInfo, *, fmt: str,
                  codec: str | None = None, crf: int | float | None = None,
                  preset: str | None = None, copy_streams=(), strip_metadata: bool = True,
                  src_metadata: dict | None = None, chapters=None,
-                 stream_infos: list[StreamInfo] | None = None, name: str | None = None):
+                 stream_infos: list[StreamInfo] | None = None, name: str | None = None,
+                 pix_fmt: str | None = None):
         import av
 
         self.path = str(path)
@@ -646,6 +649,7 @@ class VideoWriter:
         self.packets_copied: dict[int, int] = {}
         self.packets_transcoded: dict[int, int] = {}
         self.notes: list[str] = []
+        self._want_pix_fmt = pix_fmt
         try:
             self.container = av.open(self.path, "w", format=fmt)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -680,7 +684,12 @@ class VideoWriter:
         vs = out.add_stream(self.codec_name, rate=rate, options=options)
         vs.width, vs.height = info.width, info.height
         self.gif = self.codec_name == "gif"
-        self.pix_fmt = "pal8" if self.gif else _choose_pix_fmt(codec, info.pix_fmt, info.width, info.height)
+        want = self._want_pix_fmt
+        if want and not self.gif and codec.video_formats and \
+                want not in [f.name for f in codec.video_formats]:
+            raise OutputError(f"{self.name}: encoder {self.codec_name} cannot store pixel format {want}")
+        self.pix_fmt = "pal8" if self.gif else (want or _choose_pix_fmt(codec, info.pix_fmt, info.width,
+                                                                         info.height))
         vs.pix_fmt = self.pix_fmt
         tb = info.time_base
         vs.codec_context.time_base = tb
