@@ -26,6 +26,7 @@ from facedeid.detect.base import Detector
 from facedeid.errors import FaceDeidError, InputError, UnknownNameError
 from facedeid.evaluate import EvaluationConfig, EvaluationResult, run_evaluation
 from facedeid.evaluate import runner as R
+from facedeid.evaluate import worker as W
 from facedeid.evaluate.attackers import ATTACKERS
 from facedeid.evaluate.attackers.base import Attacker
 from facedeid.evaluate.datasets import read_pairs
@@ -208,7 +209,7 @@ def test_strength_sweep(synth_run):
 
 def test_resume_after_interruption(synth, tmp_path, monkeypatch):
     calls = []
-    real = R._Worker.deidentify
+    real = W.Worker.deidentify
 
     def flaky(self, spec, items):
         calls.append(len(items))
@@ -216,14 +217,14 @@ def test_resume_after_interruption(synth, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(self, spec, items)
 
-    monkeypatch.setattr(R._Worker, "deidentify", flaky)
+    monkeypatch.setattr(W.Worker, "deidentify", flaky)
     cfg = _cfg(synth, tmp_path, methods=["blur:k=9"], output=None,
                scenarios=["naive", "parrot", "self"])
     with pytest.raises(KeyboardInterrupt):
         run_evaluation(cfg)
     done_first = calls[0]
     calls.clear()
-    monkeypatch.setattr(R._Worker, "deidentify",
+    monkeypatch.setattr(W.Worker, "deidentify",
                         lambda self, spec, items: calls.append(len(items)) or real(self, spec, items))
     result = run_evaluation(cfg)
     assert result.dataset["n_deidentified"] == 18     # 6 identities x 3 (Loner_Z skipped)

@@ -253,3 +253,107 @@ def test_fast_eer_auc_tar_agree_with_brute_force():
             if fmr <= target + 1e-12:
                 best = max(best, 1 - fnmr)
         assert tar == pytest.approx(best, abs=1e-12)
+
+
+# ------------------------------------------------------------------ fast path vs. per-threshold loops
+def _loop_rates(m, n, t):
+    """Reference FMR / FNMR at one threshold, straight from the definitions
+    (FTA = +inf stays in the denominators and never matches)."""
+    m, n = np.asarray(m), np.asarray(n)
+    fmr = np.count_nonzero(np.isfinite(n) & (n <= t)) / n.size
+    fnmr = np.count_nonzero(~(np.isfinite(m) & (m <= t))) / m.size
+    return fmr, fnmr
+
+
+def _loop_det(m, n):
+    """Reference DET: one point per distinct finite score, computed one threshold at a time."""
+    mf, nf = m[np.isfinite(m)], n[np.isfinite(n)]
+    pts = [(-INF, 0.0, 1.0)]
+    for t in sorted(set(mf.tolist()) | set(nf.tolist())):
+        pts.append((t, np.count_nonzero(nf <= t) / nf.size, np.count_nonzero(mf > t) / mf.size))
+    return pts
+
+
+def _loop_eer(m, n):
+    pts = _loop_det(m, n)
+    for (_, f0, r0), (_, f1, r1) in zip(pts, pts[1:]):
+        if r1 - f1 <= 0:
+            d0, d1 = r0 - f0, r1 - f1
+            return f1 if d1 == 0 else f0 + d0 / (d0 - d1) * (f1 - f0)
+    raise AssertionError("no crossing")
+
+
+def _loop_tar_at_fmr(m, n, target):
+    # loosest threshold (candidates: every score, and just below every score) with FMR <= target
+    cands = sorted({s for s in list(m) + list(n) if np.isfinite(s)})
+    cands = [c for s in cands for c in (np.nextafter(s, -INF), s)] + [-INF]
+    best = 0.0
+    for t in cands:
+        fmr, fnmr = _loop_rates(m, n, t)
+        if fmr <= target + 1e-12:
+            best = max(best, 1.0 - fnmr)
+    return best
+
+
+def _random_scores(rng, size, ties: bool, fta: float):
+    x = rng.integers(0, 30, size) / 10.0 if ties else rng.normal(0.0, 1.0, size)
+    x = np.asarray(x, dtype=np.float64)
+    x[rng.random(size) < fta] = INF
+    return x
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_sorted_fast_path_equals_per_threshold_loops(ties):
+    """Every threshold metric computed by sorting once + binary search equals a
+    per-threshold loop over the raw scores, FTA included, on random score sets
+    (with and without ties), and a pre-sorted :class:`SortedScores` gives the same."""
+    rng = np.random.default_rng(11 + ties)
+    for _ in range(25):
+        m = _random_scores(rng, int(rng.integers(2, 40)), ties, 0.15)
+        n = _random_scores(rng, int(rng.integers(2, 120)), ties, 0.15) + 0.7
+        m[0], n[0] = 0.1, 0.9 + 0.7 * ties          # at least one finite score per side
+        ms, ns = M.SortedScores(m), M.SortedScores(n)
+        for t in np.concatenate([m[:5], n[:5], [-1.0, 0.0, 0.5, 5.0, INF]]):
+            assert M.rates_at(m, n, t) == pytest.approx(_loop_rates(m, n, t), abs=1e-12)
+            assert M.rates_at(ms, ns, t) == M.rates_at(m, n, t)
+            fmr, fnmr = _loop_rates(m, n, t)
+            acc = ((1 - fnmr) * m.size + (1 - fmr) * n.size) / (m.size + n.size)
+            assert M.verification_accuracy(m, n, t) == pytest.approx(acc, abs=1e-12)
+        thr, fmr, fnmr = M.det_curve(m, n)
+        ref = _loop_det(m, n)
+        assert thr.tolist() == [p[0] for p in ref]
+        assert np.allclose(fmr, [p[1] for p in ref]) and np.allclose(fnmr, [p[2] for p in ref])
+        assert M.eer(m, n) == pytest.approx(_loop_eer(m, n), abs=1e-12)
+        assert M.eer(ms, ns) == M.eer(m, n)
+        mf, nf = m[np.isfinite(m)], n[np.isfinite(n)]
+        auc = np.mean([(a < b) + 0.5 * (a == b) for a in mf for b in nf])
+        assert M.roc_auc(m, n) == pytest.approx(auc, abs=1e-12)
+        for target in (0.0, 0.01, 0.1, 0.37):
+            assert M.tar_at_fmr(m, n, target)[0] == pytest.approx(
+                _loop_tar_at_fmr(m, n, target), abs=1e-12)
+        pts = M.det_points(ms, ns, n_points=30)
+        for t, a, b in zip(pts["threshold"], pts["fmr"], pts["fnmr"]):
+            fmr_f = np.count_nonzero(nf <= t) / nf.size
+            fnmr_f = np.count_nonzero(mf > t) / mf.size
+            assert (a, b) == pytest.approx((fmr_f, fnmr_f), abs=1e-12)
+        edges = np.linspace(-1, 3, 9)
+        hist = [sum(1 for s in mf if (lo <= s < hi) or (i == 0 and s < lo)
+                    or (i == len(edges) - 2 and s >= hi))
+                for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))]
+        assert M.histogram(m, edges) == hist
+
+
+def test_identification_ranks_equal_a_loop():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        p, g = int(rng.integers(1, 12)), int(rng.integers(1, 30))
+        gid = rng.integers(0, 6, g)
+        pid = rng.integers(0, 7, p)                   # identity 6 is never in the gallery
+        d = rng.integers(0, 8, (p, g)) / 4.0          # ties
+        d[rng.random((p, g)) < 0.1] = INF
+        ranks = M.identification_ranks(d, pid, gid)
+        for i in range(p):
+            per_id = {k: min(d[i, j] for j in range(g) if gid[j] == k) for k in set(gid)}
+            true = per_id.get(pid[i], INF)
+            want = INF if not np.isfinite(true) else 1 + sum(v < true for v in per_id.values())
+            assert ranks[i] == want

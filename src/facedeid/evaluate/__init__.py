@@ -10,8 +10,11 @@
 Submodules: :mod:`.metrics` (EER, DET, AUC, TAR@FMR, rank-k), :mod:`.scenarios`
 (naive, reverse, parrot, pairs, self), :mod:`.utility` (SSIM, PSNR, detection kept,
 landmark displacement), :mod:`.datasets` (identity folders, LFW pairs files),
-:mod:`.spec` (method sweep grammar), :mod:`.runner` (orchestration, cache, CLI),
-:mod:`.report` (report.md / report.html and figures), :mod:`.attackers` (recognizers).
+:mod:`.spec` (method sweep grammar), :mod:`.results` (configuration, records,
+``results.json``), :mod:`.runner` (orchestration), :mod:`.worker` (per-process image
+work, process pool), :mod:`.cache` (embedding cache and run store), :mod:`.command`
+(``facedeid evaluate`` options), :mod:`.report` (report.md / report.html and figures),
+:mod:`.attackers` (recognizers).
 Nothing heavy is imported until used.
 """
 
@@ -20,12 +23,12 @@ from __future__ import annotations
 from typing import Any
 
 _EXPORTS = {
-    "EvaluationConfig": "runner",
-    "EvaluationResult": "runner",
-    "Record": "runner",
+    "EvaluationConfig": "results",
+    "EvaluationResult": "results",
+    "Record": "results",
     "run_evaluation": "runner",
-    "evaluate_main": "runner",
-    "add_evaluate_arguments": "runner",
+    "evaluate_main": "command",
+    "add_evaluate_arguments": "command",
     "MethodSpec": "spec",
     "parse_method_specs": "spec",
     "write_report": "report",

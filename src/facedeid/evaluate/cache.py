@@ -1,26 +1,36 @@
-"""On-disk cache of attacker embeddings (embeddings of originals are computed
-once per machine, and an interrupted evaluation resumes where it stopped).
+"""Everything ``facedeid evaluate`` (and the attacker benchmark) caches on disk.
 
-A key is ``(image digest, attacker tag, mode, landmarks)``:
+Two SQLite files, one implementation (:class:`SQLiteFile`: WAL mode, a
+connection per thread and process, one committed transaction per write, an
+unreadable file moved aside as ``*.corrupt`` and a fresh one started):
 
-* image digest: sha256 of the file's bytes, or of an array's dtype, shape and
-  bytes (so a re-encoded or edited image never hits a stale entry);
-* attacker tag: ``Attacker.cache_tag`` (name + version of its preprocessing);
-* mode: ``"naive"`` (attacker's own detection) or ``"aligned"`` (given landmarks);
-* landmarks: rounded to 0.01 px, only for ``"aligned"``.
+* :class:`EmbeddingCache` (``embeddings.sqlite``): attacker embeddings of
+  *image files*, shared by every tool of the project. A key is
+  ``(image digest, attacker tag, mode, landmarks)``:
 
-The value is a float32 vector, or a failure-to-acquire marker (naive mode found
-no face), returned as ``None``. A miss returns :data:`MISSING`.
+  - image digest: sha256 of the file's bytes, or of an array's dtype, shape and
+    bytes (so a re-encoded or edited image never hits a stale entry);
+  - attacker tag: ``Attacker.cache_tag`` (name + version of its preprocessing);
+  - mode: ``"naive"`` (attacker's own detection) or ``"aligned"`` (given landmarks);
+  - landmarks: rounded to 0.01 px, only for ``"aligned"``.
 
-Storage is one SQLite file (``cache_dir()/embeddings.sqlite`` by default) in WAL
-mode: many processes/threads may read while one writes; each ``put`` is its own
-committed transaction, so a killed run keeps everything it finished. A file that
-is not a valid database is moved aside (``*.corrupt``) and a fresh cache started.
+  The value is a float32 vector, or a failure-to-acquire marker (naive mode
+  found no face), returned as ``None``. A miss returns :data:`MISSING`.
+* :class:`RunStore` (``store.sqlite``): the other intermediates of a run, as
+  tagged values (float32 vector, failure to acquire, or JSON).
+
+:class:`RunCache` is an evaluation run's view of both: which entry holds an
+original's faces, 68-point landmarks and template landmarks, its embeddings,
+and a de-identified image's embeddings and utility numbers. Its keys name
+everything the value depends on (image digest, detector configuration, method
+configuration, attacker tag, :data:`CACHE_VERSION`), so a finished chunk is
+never recomputed and a changed setting never reads a stale value.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import threading
@@ -28,11 +38,13 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Union
+from typing import Any, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 
 MODES = ("naive", "aligned")
+#: bump to invalidate every cached intermediate of evaluation runs
+CACHE_VERSION = "1"
 ImageLike = Union[str, os.PathLike, np.ndarray]
 
 
@@ -47,6 +59,7 @@ class _Missing:
 MISSING = _Missing()
 
 
+# =================================================================== digests and keys
 @dataclass(frozen=True)
 class CacheKey:
     image: str
@@ -105,14 +118,34 @@ def make_key(attacker, image: ImageLike | str, mode: str,
     return CacheKey(digest, tag, mode, landmarks_token(landmarks) if mode == "aligned" else "")
 
 
-class EmbeddingCache:
-    """Persistent ``CacheKey -> vector | None`` map (see module docstring)."""
+def attacker_tag(att) -> str:
+    """The cache tag of an attacker (its ``cache_tag``, else name + class)."""
+    tag = getattr(att, "cache_tag", None)
+    return str(tag) if tag else f"{att.name}-{type(att).__qualname__}"
 
-    def __init__(self, path: str | os.PathLike | None = None, timeout: float = 60.0):
-        if path is None:
-            from ..config import cache_dir
 
-            path = cache_dir() / "embeddings.sqlite"
+def config_digest(obj: Any, n: int = 16) -> str:
+    """Short stable hash of a JSON-able configuration (cache key component)."""
+    from .results import json_safe
+
+    return hashlib.sha1(json.dumps(json_safe(obj), sort_keys=True).encode()).hexdigest()[:n]
+
+
+# =================================================================== SQLite files
+class SQLiteFile:
+    """One SQLite table ``(k TEXT PRIMARY KEY, ...)`` in one file, safe to share.
+
+    WAL mode: many processes/threads read while one writes. A connection per
+    thread and per process (connections do not survive ``fork``). Each write is
+    one committed transaction, so a killed run keeps everything it finished. A
+    file that is not a valid database is moved aside (``*.corrupt``) with a
+    warning and a fresh one started (everything in it can be recomputed).
+    """
+
+    table = ""
+    schema = ""
+
+    def __init__(self, path: str | os.PathLike, timeout: float = 60.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout = float(timeout)
@@ -120,18 +153,16 @@ class EmbeddingCache:
         self._open_lock = threading.Lock()
         self._conn()  # create / validate now, so errors surface early
 
-    # connection handling ----------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
+                               check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = %d" % int(self.timeout * 1000))
         try:
             conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.OperationalError:  # e.g. another process holds a lock: keep default
             pass
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS embeddings ("
-            " k TEXT PRIMARY KEY, dim INTEGER NOT NULL, vec BLOB, created REAL)")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table} ({self.schema})")
         return conn
 
     def _conn(self) -> sqlite3.Connection:
@@ -141,12 +172,12 @@ class EmbeddingCache:
         with self._open_lock:
             try:
                 conn = self._connect()
-                conn.execute("SELECT count(*) FROM embeddings LIMIT 1").fetchone()
+                conn.execute(f"SELECT count(*) FROM {self.table} LIMIT 1").fetchone()
             except sqlite3.DatabaseError as exc:
                 if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                     raise
                 aside = self.path.with_name(f"{self.path.name}.{int(time.time())}.corrupt")
-                warnings.warn(f"embedding cache {self.path} is unreadable ({exc}); "
+                warnings.warn(f"cache {self.path} is unreadable ({exc}); "
                               f"moved to {aside.name} and starting a new one", stacklevel=3)
                 for suffix in ("", "-wal", "-shm"):
                     p = Path(str(self.path) + suffix)
@@ -163,7 +194,57 @@ class EmbeddingCache:
             conn.close()
             self._local.conn = None
 
-    # access ---------------------------------------------------------------------
+    def _select(self, columns: str, keys: Iterable[str]) -> Iterator[tuple]:
+        """Rows ``(k, *columns)`` of the keys present (500 keys per query)."""
+        names = list(dict.fromkeys(keys))
+        conn = self._conn()
+        for i in range(0, len(names), 500):
+            chunk = names[i:i + 500]
+            yield from conn.execute(
+                f"SELECT k{', ' + columns if columns else ''} FROM {self.table} "
+                f"WHERE k IN ({','.join('?' * len(chunk))})", chunk)
+
+    def _write(self, rows: Sequence[tuple]) -> None:
+        """``INSERT OR REPLACE`` the rows in one transaction."""
+        if not rows:
+            return
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(f"INSERT OR REPLACE INTO {self.table} VALUES "
+                             f"({','.join('?' * len(rows[0]))})", rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def has_many(self, keys: Iterable[str]) -> set[str]:
+        """The keys present."""
+        return {row[0] for row in self._select("", (str(k) for k in keys))}
+
+    def __contains__(self, key) -> bool:
+        return bool(self.has_many([str(key)]))
+
+    def __len__(self) -> int:
+        return int(self._conn().execute(f"SELECT count(*) FROM {self.table}").fetchone()[0])
+
+    def clear(self) -> None:
+        self._conn().execute(f"DELETE FROM {self.table}")
+
+
+class EmbeddingCache(SQLiteFile):
+    """Persistent ``CacheKey -> vector | None`` map (see the module docstring)."""
+
+    table = "embeddings"
+    schema = "k TEXT PRIMARY KEY, dim INTEGER NOT NULL, vec BLOB, created REAL"
+
+    def __init__(self, path: str | os.PathLike | None = None, timeout: float = 60.0):
+        if path is None:
+            from ..config import cache_dir
+
+            path = cache_dir() / "embeddings.sqlite"
+        super().__init__(path, timeout)
+
     @staticmethod
     def _decode(dim: int, blob: bytes | None) -> np.ndarray | None:
         if blob is None:
@@ -175,32 +256,17 @@ class EmbeddingCache:
 
     def get(self, key: CacheKey, default=MISSING):
         """The vector, ``None`` for a cached failure to acquire, else ``default``."""
-        row = self._conn().execute(
-            "SELECT dim, vec FROM embeddings WHERE k = ?", (str(key),)).fetchone()
-        if row is None:
-            return default
-        try:
-            return self._decode(*row)
-        except ValueError:
-            return default
+        return self.get_many([key]).get(key, default)
 
     def get_many(self, keys: Iterable[CacheKey]) -> dict[CacheKey, np.ndarray | None]:
-        """Hits only (misses are absent from the result)."""
-        keys = list(keys)
-        out: dict[CacheKey, np.ndarray | None] = {}
+        """Hits only (misses, and unreadable entries, are absent from the result)."""
         by_str = {str(k): k for k in keys}
-        conn = self._conn()
-        names = list(by_str)
-        for i in range(0, len(names), 500):
-            chunk = names[i:i + 500]
-            rows = conn.execute(
-                f"SELECT k, dim, vec FROM embeddings WHERE k IN ({','.join('?' * len(chunk))})",
-                chunk).fetchall()
-            for k, dim, blob in rows:
-                try:
-                    out[by_str[k]] = self._decode(dim, blob)
-                except ValueError:
-                    pass
+        out: dict[CacheKey, np.ndarray | None] = {}
+        for k, dim, blob in self._select("dim, vec", by_str):
+            try:
+                out[by_str[k]] = self._decode(dim, blob)
+            except ValueError:
+                pass
         return out
 
     def put(self, key: CacheKey, vec: np.ndarray | None) -> None:
@@ -217,28 +283,180 @@ class EmbeddingCache:
                 if not np.all(np.isfinite(v)):
                     raise ValueError(f"refusing to cache a non-finite embedding for {key}")
                 rows.append((str(key), int(v.size), v.tobytes(), now))
-        if not rows:
-            return
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-    def __contains__(self, key: CacheKey) -> bool:
-        return self._conn().execute(
-            "SELECT 1 FROM embeddings WHERE k = ?", (str(key),)).fetchone() is not None
-
-    def __len__(self) -> int:
-        return int(self._conn().execute("SELECT count(*) FROM embeddings").fetchone()[0])
-
-    def clear(self) -> None:
-        self._conn().execute("DELETE FROM embeddings")
+        self._write(rows)
 
 
+class RunStore(SQLiteFile):
+    """Persistent ``str -> value`` map; a value is a float32 vector, ``None``
+    (failure to acquire) or anything JSON can hold (stored tagged: ``V``, ``N``, ``J``)."""
+
+    table = "kv"
+    schema = "k TEXT PRIMARY KEY, v BLOB NOT NULL"
+
+    @staticmethod
+    def encode(value: Any) -> bytes:
+        if value is None:
+            return b"N"
+        if isinstance(value, np.ndarray):
+            return b"V" + np.ascontiguousarray(value, dtype=np.float32).ravel().tobytes()
+        from .results import json_safe
+
+        return b"J" + json.dumps(json_safe(value), separators=(",", ":")).encode()
+
+    @staticmethod
+    def decode(blob: bytes) -> Any:
+        tag, body = bytes(blob[:1]), bytes(blob[1:])
+        if tag == b"N":
+            return None
+        if tag == b"V":
+            return np.frombuffer(body, dtype=np.float32).copy()
+        if tag == b"J":
+            return json.loads(body.decode())
+        raise ValueError(f"corrupt cache entry (tag {tag!r})")
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """Hits only; unreadable entries count as misses."""
+        out: dict[str, Any] = {}
+        for k, v in self._select("v", keys):
+            try:
+                out[k] = self.decode(v)
+            except (ValueError, UnicodeDecodeError):
+                pass
+        return out
+
+    def put_many(self, items: dict[str, Any]) -> None:
+        self._write([(k, self.encode(v)) for k, v in items.items()])
+
+
+# =================================================================== one run's entries
+class RunCache:
+    """The cached intermediates of an evaluation run, in ``folder``.
+
+    Originals: their info (faces found by the project's detector, 68-point
+    landmarks, template landmarks and where they came from) in the run store,
+    their embeddings in the shared :class:`EmbeddingCache` (mode ``naive``, and
+    ``aligned`` at the template landmarks), so that every tool reuses them.
+    De-identified images: embeddings and utility numbers in the run store,
+    keyed by the method configuration's digest ``mkey``.
+
+    Args:
+        folder: holds ``store.sqlite`` and ``embeddings.sqlite``.
+        det_key: digest of the detector configuration (part of the originals' keys).
+        tags: attacker cache tags, in the run's attacker order (index ``ai``).
+    """
+
+    def __init__(self, folder: str | os.PathLike, det_key: str, tags: Sequence[str]):
+        folder = Path(folder)
+        self.det = det_key
+        self.tags = list(tags)
+        self.store = RunStore(folder / "store.sqlite")
+        self.embeddings = EmbeddingCache(folder / "embeddings.sqlite")
+
+    def close(self) -> None:
+        self.store.close()
+        self.embeddings.close()
+
+    # ---- keys (their text is the on-disk format: changing it drops every cache)
+    def _info_keys(self, dg: str) -> tuple[str, str, str]:
+        return tuple(f"o|{dg}|{what}|{self.det}|{CACHE_VERSION}"  # type: ignore[return-value]
+                     for what in ("faces", "lm68", "tmpl"))
+
+    def _emb_key(self, ai: int, dg: str, mode: str, tmpl) -> CacheKey | None:
+        if mode == "naive":
+            return make_key(self.tags[ai], dg, "naive")
+        return None if tmpl is None else make_key(self.tags[ai], dg, "aligned", np.asarray(tmpl))
+
+    @staticmethod
+    def deid_key(mkey: str, dg: str, tag: str, mode: str) -> str:
+        return f"d|{mkey}|{dg}|emb|{tag}|{mode}"
+
+    @staticmethod
+    def util_key(mkey: str, dg: str) -> str:
+        return f"d|{mkey}|{dg}|util|1"
+
+    # ---- originals
+    def load_originals(self, dgs: Sequence[str]) -> list[dict | None]:
+        """Per digest ``{"faces", "lm68", "tmpl", "tmpl_source"}``, or ``None`` if not cached."""
+        got = self.store.get_many(k for dg in dgs for k in self._info_keys(dg))
+        out: list[dict | None] = []
+        for dg in dgs:
+            kf, kl, kt = self._info_keys(dg)
+            if not all(k in got for k in (kf, kl, kt)):
+                out.append(None)
+                continue
+            out.append({"faces": got[kf], "lm68": got[kl]["lm68"], "tmpl": got[kt]["pts"],
+                        "tmpl_source": got[kt]["source"]})
+        return out
+
+    def missing_embeddings(self, dg: str, info: dict, alignments: Sequence[str]) -> list[list]:
+        """``[[attacker_index, mode], ...]`` of an original not in the embedding cache."""
+        wanted = {}
+        for ai in range(len(self.tags)):
+            for mode in alignments:
+                key = self._emb_key(ai, dg, mode, info["tmpl"])
+                if key is not None:
+                    wanted[key] = [ai, mode]
+        got = self.embeddings.get_many(list(wanted))
+        return [v for k, v in wanted.items() if k not in got]
+
+    def put_originals(self, done: Sequence[tuple[str, dict]]) -> None:
+        """Store finished originals ``(digest, worker result)``: embeddings first,
+        then the info of those computed now (``result["new"]``)."""
+        rows, items = [], {}
+        for dg, r in done:
+            for (ai, mode), v in r["emb"].items():
+                key = self._emb_key(ai, dg, mode, r["tmpl"])
+                if key is not None:
+                    rows.append((key, v))
+            if r.get("new"):
+                kf, kl, kt = self._info_keys(dg)
+                items.update({kf: r["faces"], kl: {"lm68": r["lm68"]},
+                              kt: {"pts": r["tmpl"], "source": r["tmpl_source"]}})
+        self.embeddings.put_many(rows)
+        self.store.put_many(items)
+
+    def original_vectors(self, ai: int, mode: str, dgs: Sequence[str],
+                         infos: Sequence[dict]) -> list[np.ndarray | None]:
+        keys = [self._emb_key(ai, dg, mode, info["tmpl"]) for dg, info in zip(dgs, infos)]
+        got = self.embeddings.get_many([k for k in keys if k is not None])
+        return [None if k is None else got.get(k) for k in keys]
+
+    # ---- de-identified
+    def _deid_keys(self, mkey: str, dg: str, alignments: Sequence[str], util: bool) -> list[str]:
+        out = [self.deid_key(mkey, dg, t, m) for t in self.tags for m in alignments]
+        return out + ([self.util_key(mkey, dg)] if util else [])
+
+    def deid_done(self, mkey: str, wanted: Sequence[tuple[str, bool]],
+                  alignments: Sequence[str]) -> set[str]:
+        """Digests (of ``wanted = [(digest, needs utility), ...]``) whose results are all cached."""
+        keys = {dg: self._deid_keys(mkey, dg, alignments, util) for dg, util in wanted}
+        have = self.store.has_many(k for ks in keys.values() for k in ks)
+        return {dg for dg, ks in keys.items() if all(k in have for k in ks)}
+
+    def put_deidentified(self, mkey: str, done: Sequence[tuple[str, dict]]) -> None:
+        items: dict[str, Any] = {}
+        for dg, r in done:
+            for (ai, mode), v in r["emb"].items():
+                items[self.deid_key(mkey, dg, self.tags[ai], mode)] = v
+            if r.get("util") is not None:
+                items[self.util_key(mkey, dg)] = r["util"]
+        self.store.put_many(items)
+
+    def deid_vectors(self, mkey: str, ai: int, mode: str, dgs: Sequence[str],
+                     rows: Iterable[int]) -> list[np.ndarray | None]:
+        """Embeddings of the de-identified images ``rows`` (others, and FTA, are ``None``)."""
+        wanted = {int(i) for i in rows}
+        keys = [self.deid_key(mkey, dg, self.tags[ai], mode) if i in wanted else None
+                for i, dg in enumerate(dgs)]
+        got = self.store.get_many(k for k in keys if k is not None)
+        return [got.get(k) if k is not None else None for k in keys]
+
+    def load_utility(self, mkey: str, dgs: Sequence[str]) -> list[dict]:
+        got = self.store.get_many(self.util_key(mkey, dg) for dg in dgs)
+        return [got[self.util_key(mkey, dg)] for dg in dgs if self.util_key(mkey, dg) in got]
+
+
+# =================================================================== convenience
 _default_cache: EmbeddingCache | None = None
 _default_lock = threading.Lock()
 

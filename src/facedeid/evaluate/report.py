@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .runner import EvaluationResult
+from .results import EvaluationResult
 
 LINESTYLE = {"template": "-", "naive": "--"}
 MARKERS = {0: "o", 1: "s", 2: "^", 3: "D", 4: "v", 5: "P"}

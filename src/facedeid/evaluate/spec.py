@@ -228,3 +228,59 @@ def parse_method_specs(texts: Iterable[str],
     if not specs:
         raise SpecError("no methods given")
     return specs
+
+
+def spec_payload(spec: MethodSpec) -> dict:
+    """What a worker needs to build the method (JSON-ready)."""
+    from .results import json_safe as _json
+
+    return {"method": spec.method, "params": _json(spec.params),
+            "region": _json(spec.region)}
+
+
+def validate_specs(specs: list[MethodSpec], detector: str | None, threshold: float | None,
+                   region: dict[str, Any]) -> dict[str, dict]:
+    """Build each method's Anonymizer once (cheap: models load lazily) and paint one
+    synthetic face, so that a bad name or value fails before a long run starts.
+
+    Returns ``{label: {"params", "region", "fallback"}}``: what each configuration
+    resolved to (recorded in ``results.json``; part of the cache key).
+    """
+    from ..pipeline import Anonymizer
+    from .results import json_safe
+
+    resolved = {}
+    for spec in specs:
+        if spec.method == BASELINE:
+            resolved[spec.label] = {}
+            continue
+        reg = {**region, **spec.region}
+        try:
+            params = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.params.items()}
+            anon = Anonymizer(method=spec.method, detector=detector, threshold=threshold,
+                              **reg, **params)
+        except UnknownNameError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"method spec '{spec.label}': {exc}") from None
+        _dry_run(anon, spec)
+        resolved[spec.label] = {"params": json_safe({k: v for k, v in anon.params.items()
+                                                     if k != "rng"}),
+                                "region": reg, "fallback": anon.fallback.name}
+    return resolved
+
+
+def _dry_run(anon, spec: MethodSpec) -> None:
+    """Paint one synthetic face, so that a bad parameter value fails now, not mid-run."""
+    import numpy as np
+
+    from ..types import Face
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    face = Face(box=(24, 20, 72, 80), score=1.0,
+                landmarks5=[[36, 42], [60, 42], [48, 54], [38, 66], [58, 66]])
+    try:
+        anon.anonymize(img, faces=[face])
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"method spec '{spec.label}': {exc}") from None
