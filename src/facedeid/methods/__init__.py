@@ -15,6 +15,11 @@ METHODS = Registry("method", {
     "blur": "facedeid.methods.classic:BLUR",
     "pixelate": "facedeid.methods.classic:PIXELATE",
     "noise": "facedeid.methods.noise:NOISE",
+    "modified-averaging": "facedeid.methods.seed_formulas:MODIFIED_AVERAGING",
+    "pythagorean": "facedeid.methods.seed_formulas:PYTHAGOREAN",
+    "pca": "facedeid.methods.reconstruction:PCA",
+    "svd": "facedeid.methods.reconstruction:SVD",
+    "hypersphere": "facedeid.methods.reconstruction:HYPERSPHERE",
 })
 
 
