@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench_detection",     # WIDER FACE recall vs deface (issue: image pipeline)
     "bench_throughput",    # images/s vs deface
     "bench_attackers",     # attackers' clean LFW accuracy and speed
+    "bench_evaluation",    # facedeid evaluate: one method, 2,200 LFW pairs, 3 attackers
 ]
 
 
