@@ -141,6 +141,12 @@ def test_records_cover_every_combination(synth_run):
     assert blur["params"] == {"k": 31} and "ssim" in blur["metrics"]
     again = EvaluationResult.load(tmp / "report")
     assert len(again.records) == len(result.records)
+    # per-stage timing: every de-identified image embedded in both alignments
+    stages = data["timing"]["per_method"]["blur:k=31"]["stages"]
+    n_deid = data["dataset"]["n_deidentified"]
+    assert stages["deidentify"]["n"] == n_deid
+    assert n_deid <= stages["embed:pattern"]["n"] <= 2 * n_deid
+    assert stages["embed:pattern"]["cpu_s"] > 0 and len(data["timing"]["loadavg"]["end"]) == 3
 
 
 def test_baseline_numbers(synth_run):
@@ -199,7 +205,8 @@ def test_strength_sweep(synth_run):
     result, tmp = synth_run
     figs = {p.name for p in (tmp / "report" / "figures").glob("*.png")}
     assert {"eer_vs_strength_naive.png", "tar_vs_strength_naive.png",
-            "ssim_vs_strength.png", "det_pairs_pixelate.png"} <= figs
+            "ssim_vs_strength.png", "det_pairs_pixelate.png", "det_reverse_blur.png",
+            "eer_vs_strength_reverse.png"} <= figs
     ssim = {(u["method"], u["params"].get("k")): u["metrics"]["ssim"] for u in result.utility}
     assert ssim[("pixelate", 2)] < ssim[("pixelate", 8)] < ssim[("none", None)] == 1.0
     nme = {(u["method"], u["params"].get("k")): u["metrics"]["landmark_nme"]

@@ -383,7 +383,7 @@ def write_figures(result: EvaluationResult, folder: Path) -> list[tuple[str, Pat
     scen = {r.scenario for r in result.records}
     out = []
     methods = [m for m in dict.fromkeys(mm["method"] for mm in result.methods) if m != "none"]
-    for s in ("naive", "pairs", "parrot"):
+    for s in ("naive", "reverse", "pairs", "parrot"):
         if s not in scen:
             continue
         for m in methods:
@@ -396,10 +396,11 @@ def write_figures(result: EvaluationResult, folder: Path) -> list[tuple[str, Pat
             p = folder / f"scores_{s}_{m}.png"
             if figure_scores(result, s, m, p):
                 out.append((f"Distance distributions, {s} scenario, {m} (template alignment)", p))
-    for s in primary:
+    for s in [x for x in ("naive", "reverse", "pairs") if x in scen]:
         p = folder / f"eer_vs_strength_{s}.png"
         if figure_vs_strength(result, s, "eer", f"EER ({s})", p):
             out.append((f"EER vs strength, {s} scenario (higher = more private)", p))
+    for s in primary:
         p = folder / f"tar_vs_strength_{s}.png"
         if figure_vs_strength(result, s, "tar", f"TAR at threshold ({s})", p):
             out.append((f"TAR at the attacker's threshold vs strength, {s} scenario", p))
@@ -435,6 +436,10 @@ def _intro(result: EvaluationResult) -> list[tuple[str, str]]:
                                 for n, a in result.attackers.items())),
         ("region", f"shape {c.get('shape')}, mask_scale {c.get('mask_scale')}, "
                    f"feather {c.get('feather')}; seed {c.get('seed')}"),
+        ("machine load", "1-min load average at start / end: "
+                         f"{(result.timing.get('loadavg') or {}).get('start')} / "
+                         f"{(result.timing.get('loadavg') or {}).get('end')} "
+                         f"({result.timing.get('workers')} workers)"),
         ("versions", ", ".join(f"{k} {v}" for k, v in result.versions.items() if v is not None)),
         ("time", ", ".join(f"{k} {v:.0f} s" for k, v in result.timing.items()
                            if isinstance(v, (int, float)) and k.endswith("_s"))
@@ -485,8 +490,9 @@ def write_report(result: EvaluationResult | str | Path, folder: str | Path | Non
         md += ["## Figures", ""]
         for cap, p in figs:
             md += [f"### {cap}", "", f"![{cap}]({p.relative_to(folder).as_posix()})", ""]
-    md_path = folder / "report.md"
-    md_path.write_text("\n".join(md))
+    from ..io.atomic import atomic_write_bytes
+
+    md_path = atomic_write_bytes(folder / "report.md", "\n".join(md).encode(), fsync=False)
 
     css = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}"
            "table{border-collapse:collapse;font-size:13px;margin:1em 0}"
@@ -514,8 +520,7 @@ def write_report(result: EvaluationResult | str | Path, folder: str | Path | Non
                   f"<img src='{html.escape(p.relative_to(folder).as_posix())}' "
                   f"alt='{html.escape(cap)}'>"]
     h += ["</body></html>"]
-    html_path = folder / "report.html"
-    html_path.write_text("\n".join(h))
+    html_path = atomic_write_bytes(folder / "report.html", "\n".join(h).encode(), fsync=False)
     return md_path, html_path
 
 
