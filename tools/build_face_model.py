@@ -252,6 +252,28 @@ def eigenfaces(textures: np.ndarray, n_components: int, max_dominance: float,
     return arrays, meta
 
 
+# ------------------------------------------------------------------ k-Same pool
+def ksame_pool(faces: FaceSet, textures: np.ndarray, mean_shape: np.ndarray, k: int,
+               max_entries: int | None, log=print) -> tuple[dict[str, np.ndarray], dict]:
+    """Artefact ``pool_*``: faces that are each the average of >= ``k`` distinct people.
+
+    Formed by the k-Same grouping itself over the model's faces (one per person);
+    see :mod:`facedeid.ksame.pool`.  Used by the k-Same methods when a photo or
+    folder holds fewer than k people and no gallery is given.
+    """
+    from facedeid.evaluate.datasets import load_rgb
+    from facedeid.ksame.pool import build_pool, pool_encodings
+
+    aligned, shapes = pool_encodings(lambda i: load_rgb(faces.paths[i]), faces.landmarks,
+                                     mean_shape, textures.shape[1], log=log)
+    arrays, meta = build_pool(textures, aligned, shapes, [p.parent.name for p in faces.paths],
+                              k=k, max_entries=max_entries)
+    if log:
+        log(f"  k-Same pool: {meta['n_entries']} faces, each the average of >= {k} people "
+            f"({meta['n_people']} people in all)")
+    return arrays, meta
+
+
 # ------------------------------------------------------------------ writing
 def write_model(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """Write the model atomically (compressed npz with a JSON ``meta`` entry)."""
@@ -271,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--components", type=int, default=100)
     ap.add_argument("--max-dominance", type=float, default=0.05)
     ap.add_argument("--limit", type=int, default=None, help="use only the first N images (testing)")
+    ap.add_argument("--pool-k", type=int, default=10,
+                    help="k-Same pool: people averaged into each pool face (default 10)")
+    ap.add_argument("--pool-size", type=int, default=100,
+                    help="k-Same pool: faces kept (default 100; 0 = no pool)")
     args = ap.parse_args(argv)
 
     lfw = (args.data or data_dir()) / "lfw"
@@ -285,6 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     textures = shape_free_textures(faces, arrays["mean_shape"], args.size)
     tex_arrays, tex_meta = eigenfaces(textures, args.components, args.max_dominance)
     arrays.update(tex_arrays)
+    pool_meta = None
+    if args.pool_size > 0:
+        pool_arrays, pool_meta = ksame_pool(faces, textures, arrays["mean_shape"], args.pool_k,
+                                            args.pool_size)
+        arrays.update(pool_arrays)
     meta = {
         "format": MODEL_FORMAT,
         "source": "LFW View 1 DevTrain, deep-funneled (umass-vis-lfw @ 2a620cd8)",
@@ -293,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         "detector": "facedeid default (yunet-tiled)", "landmarks": "dlib 68-point (iBUG 300-W)",
         "command": "python tools/build_face_model.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         **tex_meta,
+        **({"pool": pool_meta} if pool_meta else {}),
     }
     write_model(args.out, arrays, meta)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")

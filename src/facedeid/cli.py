@@ -73,6 +73,8 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
     from .pipeline import Anonymizer
 
     params = _parse_params(args.param)
+    if args.gallery is not None:
+        params["gallery"] = args.gallery
     anon = Anonymizer(method=args.method, strength=args.strength, detector=args.detector,
                       threshold=args.threshold, scale=args.scale, shape=args.shape,
                       mask_scale=args.mask_scale, feather=args.feather, seed=args.seed,
@@ -89,6 +91,7 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
         raise FaceDeidError("no image or video files found in: " + " ".join(args.inputs))
     sources = [src for src, _ in plan]
     summary = BatchSummary()
+    dataset = _prepare_dataset(args, anon, sources)  # k-Same: every face first, then groups
     for src, dst in _progress(plan, _show_progress(args, len(plan)), "anonymize"):
         try:
             if media_kind(src) == "video":
@@ -99,9 +102,16 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
                     print(f"{dst}: {video.text()}")
                 continue
             t0 = time.perf_counter()
-            loaded = read_image(src)
-            t1 = time.perf_counter()
-            result = anon.anonymize(loaded.pixels)
+            if dataset is not None:
+                item = next(dataset)
+                if item.error is not None:
+                    raise item.error
+                loaded, result = item.loaded, item.result
+                t1 = t0
+            else:
+                loaded = read_image(src)
+                t1 = time.perf_counter()
+                result = anon.anonymize(loaded.pixels)
             t2 = time.perf_counter()
             rinfo = None
             if key is not None:
@@ -138,6 +148,22 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
     if args.summary_json:
         write_record(Path(args.summary_json), summary, protect=sources)
     return 1 if summary.failed else 0
+
+
+def _prepare_dataset(args: argparse.Namespace, anon, sources):
+    """For a dataset method (k-Same): read, encode and group every image's faces now;
+    returns an iterator of painted items in the order of the images (None otherwise)."""
+    from .io.paths import media_kind
+
+    if anon.method.batch is None:
+        return None
+    from .batch import anonymize_dataset
+
+    images = [s for s in sources if media_kind(s) != "video"]
+    if not args.quiet and len(images) > 1:
+        print(f"{anon.method.name}: reading {len(images)} image(s) and grouping every face "
+              f"(k={anon.params.get('k')}) before painting", file=sys.stderr)
+    return anonymize_dataset(anon, images)
 
 
 def _video_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -259,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: NAME_anonymized.EXT beside each input")
     p.add_argument("--method", "--replacewith", default="blur",
                    help="de-identification method (default: blur; see `facedeid methods`)")
-    p.add_argument("--strength", "-k", type=_parse_value, default=None,
+    p.add_argument("--strength", "-k", "--k", type=_parse_value, default=None,
                    help="the method's strength (e.g. blur kernel, pixelate blocks, noise percent)")
     p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
                    help="another method parameter, e.g. -p color=255,0,0 (repeatable)")
@@ -273,6 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="soft edge width as a fraction of face size (default: 0, hard edge)")
     p.add_argument("--fallback", default="blackout",
                    help="method for faces the chosen method cannot handle (default: blackout)")
+    p.add_argument("--gallery", default=None, metavar="DIR",
+                   help="k-Same methods: folder of extra faces (each a different person) that may "
+                        "complete groups; without it a folder with fewer than k faces uses the "
+                        "shipped pool of k-averaged faces")
     p.add_argument("--seed", type=int, default=None, help="seed for stochastic methods")
     p.add_argument("--keep-metadata", action="store_true",
                    help="keep safe metadata (never GPS or the EXIF thumbnail); default: strip all")

@@ -195,7 +195,8 @@ class Anonymizer:
         return np.random.default_rng([int(seed), int(key)])
 
     def paint(self, image: np.ndarray, faces: list[Face],
-              rngs: list[np.random.Generator] | None = None) -> tuple[np.ndarray, list[dict]]:
+              rngs: list[np.random.Generator] | None = None,
+              extras: list[dict[str, Any]] | None = None) -> tuple[np.ndarray, list[dict]]:
         """Apply the method to each face; returns the new image and per-face records.
 
         Args:
@@ -204,6 +205,9 @@ class Anonymizer:
             rngs: one random generator per face for stochastic methods (video passes
                 ``rng_for(track_id, video_seed)`` so a person's parameters stay constant
                 across frames); None: ``rng_for(position in faces)``.
+            extras: per face, extra params for the method (a dataset method's group
+                average, see :mod:`facedeid.batch`); None: from ``method.prepare``.
+                An extra ``record`` entry goes to the face's record as ``group``.
         """
         if rngs is not None and len(rngs) != len(faces):
             raise ValueError(f"rngs has {len(rngs)} generator(s) for {len(faces)} face(s)")
@@ -212,9 +216,12 @@ class Anonymizer:
         records = []
         if rngs is None:
             rngs = [self.rng_for(index) for index in range(len(faces))]
-        extras: list[dict[str, Any]] = [{} for _ in faces]
-        if self.method.prepare is not None and faces:
-            extras = self.method.prepare(to_rgb8(image), faces, self.params, rngs)
+        if extras is not None and len(extras) != len(faces):
+            raise ValueError(f"extras has {len(extras)} entries for {len(faces)} face(s)")
+        if extras is None:
+            extras = [{} for _ in faces]
+            if self.method.prepare is not None and faces:
+                extras = self.method.prepare(to_rgb8(image), faces, self.params, rngs)
         for index, face in enumerate(faces):
             method, params, shape = self.method, self.params, self.shape
             reason = None
@@ -231,6 +238,9 @@ class Anonymizer:
                 "bbox": [int(v) for v in bbox]})
             if reason:
                 rec["fallback"] = reason
+            extra = dict(extras[index]) if method is self.method else {}
+            if extra.get("record") is not None:
+                rec["group"] = _json_safe(extra.pop("record"))
             x0, y0, x1, y1 = bbox
             if x1 <= x0 or y1 <= y0:
                 rec["painted"] = False
@@ -240,8 +250,7 @@ class Anonymizer:
             crop = out[y0:y1, x0:x1].copy()
             local = face.transformed(dx=-x0, dy=-y0)
             try:
-                painted = method(crop, local, {**params, **(extras[index] if method is self.method
-                                                             else {}), "rng": rngs[index]})
+                painted = method(crop, local, {**params, **extra, "rng": rngs[index]})
             except CannotPaint as exc:  # the method declines this face: paint the fallback
                 method, params = self.fallback, self.fallback_params
                 rec.update(method=method.name, params=_json_safe(params), fallback=str(exc))
@@ -253,12 +262,16 @@ class Anonymizer:
             records.append(rec)
         return out, records
 
-    def anonymize(self, image: np.ndarray, faces: list[Face] | None = None) -> AnonymizeResult:
+    def anonymize(self, image: np.ndarray, faces: list[Face] | None = None,
+                  extras: list[dict[str, Any]] | None = None) -> AnonymizeResult:
         """De-identify every face of ``image``.
 
         Args:
             image: ``H x W`` or ``H x W x C`` array (RGB(A), uint8 or uint16).
             faces: faces to paint; None runs the detector.
+            extras: per face, extra method params (see :meth:`paint`). A dataset
+                method (k-Same) given none groups this image's faces alone, completed
+                by its gallery or the shipped pool (:func:`facedeid.batch.image_extras`).
         """
         image = np.asarray(image)
         if image.ndim not in (2, 3) or image.size == 0:
@@ -268,7 +281,11 @@ class Anonymizer:
             faces = self.detect(image)
         if self.needs_landmarks68 and faces:
             faces = self.add_landmarks(image, faces)
-        out, face_records = self.paint(image, faces)
+        if extras is None and self.method.batch is not None and faces:
+            from .batch import image_extras
+
+            extras = image_extras(self, image, faces)
+        out, face_records = self.paint(image, faces, extras=extras)
         record = {
             "detector": self.detector_config() if detected else {"name": "given"},
             "method": {"name": self.method.name, "params": _json_safe(self.params),
@@ -294,7 +311,7 @@ class Anonymizer:
                                      region_scale=region.get("mask_scale"),
                                      region_box=region.get("bbox"),
                                      painted=bool(rec.get("painted")),
-                                     fallback=rec.get("fallback")))
+                                     fallback=rec.get("fallback"), group=rec.get("group")))
         detected = result.record.get("detector", {}).get("name") != "given"
         return ImageRecord.build(
             src, loaded=loaded, written=written,

@@ -164,6 +164,7 @@ class FaceEntry:
     region_box: tuple[float, float, float, float] | None = None
     painted: bool = True
     fallback: str | None = None
+    group: dict | None = None  # dataset methods (k-Same): the face's group
 
     def to_dict(self) -> dict[str, Any]:
         d = self.face.to_dict()
@@ -173,6 +174,8 @@ class FaceEntry:
         d["region"] = region
         d["painted"] = bool(self.painted)
         d["fallback"] = self.fallback
+        if self.group is not None:
+            d["group"] = json_safe(self.group)
         return d
 
 

@@ -25,6 +25,26 @@ PrepareFn = Callable[[np.ndarray, list[Face], dict[str, Any], list[np.random.Gen
                      list[dict[str, Any]]]
 
 
+@dataclass(frozen=True)
+class BatchHooks:
+    """The two extra steps of a *dataset* method (k-Same): it needs every face of a
+    set before it can paint any (see :mod:`facedeid.batch`).
+
+    Attributes:
+        encode: ``(image_rgb8, face, params) -> sample``: one face (image coordinates,
+            with 68-point landmarks) encoded for grouping; raise ``CannotPaint`` or
+            ``ValueError`` for a face that cannot be used (it gets the fallback).
+        assign: ``(samples, params, identities, gallery, seed) -> [extra params per sample]``:
+            groups every sample of the set (``identities``: one label per sample or
+            None; ``gallery``: ``(samples, identities)`` of extra faces that may
+            complete groups, or None) and returns what each face is painted with;
+            merged into the params ``fn`` receives, like :attr:`Method.prepare`'s.
+    """
+
+    encode: Callable[[np.ndarray, Face, dict[str, Any]], Any]
+    assign: Callable[..., list[dict[str, Any]]]
+
+
 class CannotPaint(Exception):
     """Raised by a method for a face it cannot handle (too small, profile, ...).
 
@@ -52,6 +72,7 @@ class Method:
             every face in image coordinates (e.g. ``replace`` picks its donors there, so
             that no donor resembles anyone in the image and people get different donors);
             each face's extra params are merged into the params ``fn`` receives.
+        batch: :class:`BatchHooks` of a dataset method (k-Same), else None.
     """
 
     name: str
@@ -62,6 +83,7 @@ class Method:
     needs_landmarks68: bool = False
     paints_whole_region: bool = True
     prepare: PrepareFn | None = None
+    batch: BatchHooks | None = None
 
     def params(self, strength: Any = None, **overrides: Any) -> dict[str, Any]:
         """Defaults, then ``strength`` (into the strength parameter), then overrides.
