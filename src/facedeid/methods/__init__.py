@@ -20,6 +20,9 @@ METHODS = Registry("method", {
     "pca": "facedeid.methods.reconstruction:PCA",
     "svd": "facedeid.methods.reconstruction:SVD",
     "hypersphere": "facedeid.methods.reconstruction:HYPERSPHERE",
+    "ksame-pixel": "facedeid.ksame.methods:KSAME_PIXEL",
+    "ksame-eigen": "facedeid.ksame.methods:KSAME_EIGEN",
+    "ksame-m": "facedeid.ksame.methods:KSAME_M",
 })
 
 
