@@ -20,6 +20,7 @@ BENCHMARKS = [
     "bench_throughput",    # images/s vs deface
     "bench_attackers",     # attackers' clean LFW accuracy and speed
     "bench_evaluation",    # facedeid evaluate: one method, 2,200 LFW pairs, 3 attackers
+    "bench_keys",          # reversible mode: recovery, payload size, overhead, leakage, seed 000
 ]
 
 
