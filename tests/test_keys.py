@@ -501,9 +501,10 @@ def test_parser_refuses_huge_claimed_lengths_without_allocating():
 
 
 # ---------------------------------------------------------------- CLI and secrets
-def test_cli_round_trip_and_secrets_never_printed(astronaut, tmp_path, capsys, monkeypatch):
+def test_cli_round_trip_and_secrets_never_printed(astronaut, tmp_path, capsys, monkeypatch, caplog):
     from PIL import Image
 
+    caplog.set_level("DEBUG")                       # every log line, of every library
     Image.fromarray(astronaut).save(tmp_path / "in.jpg", quality=95)
     kf = tmp_path / "k.key"
     assert main(["keygen", "-o", str(kf)]) == 0
@@ -513,12 +514,12 @@ def test_cli_round_trip_and_secrets_never_printed(astronaut, tmp_path, capsys, m
     monkeypatch.setenv("FACEDEID_TEST_PW", secret)
     outs = tmp_path / "out"
     runs = [
-        ["anonymize", str(tmp_path / "in.jpg"), "-o", str(outs / "a.png"), "--json", "--reversible",
+        ["-v", "anonymize", str(tmp_path / "in.jpg"), "-o", str(outs / "a.png"), "--json", "--reversible",
          "--key-file", str(kf), "--method", "pixelate"],
         ["anonymize", str(tmp_path / "in.jpg"), "-o", str(outs / "b.jpg"), "--json", "--reversible",
          "--passphrase-file", str(tmp_path / "pw.txt")],
         ["recover", str(outs / "a.png"), "--key-file", str(kf), "-o", str(outs / "a_back.png"), "--json"],
-        ["recover", str(outs / "b.jpg"), "--passphrase-env", "FACEDEID_TEST_PW", "--json"],
+        ["-v", "recover", str(outs / "b.jpg"), "--passphrase-env", "FACEDEID_TEST_PW", "--json"],
         ["recover", str(outs / "a.png"), "--list"],
         ["recover", str(outs / "a.png"), "--passphrase-file", str(tmp_path / "pw.txt"),
          "-o", str(outs / "nope.png")],
@@ -542,7 +543,7 @@ def test_cli_round_trip_and_secrets_never_printed(astronaut, tmp_path, capsys, m
     record = json.loads((outs / "a.png.json").read_text())
     assert record["metadata"]["output_identifying"] == []
     assert any(n.startswith("reversible:") for n in record["notes"])
-    corpus = text + "".join(p.read_text(errors="replace") for p in outs.glob("*.json"))
+    corpus = text + caplog.text + "".join(p.read_text(errors="replace") for p in outs.glob("*.json"))
     for needle in (secret, raw.hex(), raw.hex().upper(), base64.b64encode(raw).decode(),
                    base64.b64encode(secret.encode()).decode(), secret.encode().hex()):
         assert needle not in corpus
