@@ -327,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--input-format", default=None, help="FFmpeg input format for --input")
     v.add_argument("--max-frames", type=int, default=None, help="stop a live source after N frames")
     from .keys.cli import add_commands as add_key_commands, add_key_arguments
+    from .fatm.cli import add_fatm_command
 
     add_key_arguments(p)
     p.set_defaults(func=cmd_anonymize)
@@ -348,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_landmarks)
 
     add_key_commands(sub)             # keygen, recover (facedeid.keys.cli)
+    add_fatm_command(sub)             # train-fatm (facedeid.fatm.cli; torch extra)
 
     p = sub.add_parser("methods", help="list methods and their parameters")
     p.set_defaults(func=cmd_methods)

@@ -23,6 +23,8 @@ METHODS = Registry("method", {
     "ksame-pixel": "facedeid.ksame.methods:KSAME_PIXEL",
     "ksame-eigen": "facedeid.ksame.methods:KSAME_EIGEN",
     "ksame-m": "facedeid.ksame.methods:KSAME_M",
+    "replace": "facedeid.methods.replace:REPLACE",
+    "fatm": "facedeid.methods.fatm:FATM",
 })
 
 

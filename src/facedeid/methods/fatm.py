@@ -1,0 +1,78 @@
+"""``fatm``: seed 004's learned face replacement (stage 2), with stage 1's pipeline around it.
+
+Each face is aligned to the canonical 64x64 frame, encoded by the shared
+encoder and decoded by one donor's decoder (the donors are nobody: k-averaged
+faces, see :mod:`facedeid.fatm.data`); the result is warped back and merged
+exactly as ``replace`` merges a donor (seed 004's mask, colour and light
+transfer, blending, identity check with retries over the donors).  Needs the
+torch extra and trained weights (``facedeid train-fatm``; ``weights=FILE``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..types import Face
+from .base import Method
+from .replace import DEFAULTS as REPLACE_DEFAULTS
+from .replace import replace_face
+
+DEFAULTS: dict[str, Any] = {
+    "weights": None,          # FATM weights file (None: the shipped facedeid/data/fatm.pt)
+    **{k: v for k, v in REPLACE_DEFAULTS.items()
+       if k not in ("donors", "reshape", "margin")},
+}
+
+
+def _prepare(image: np.ndarray, faces: list[Face], params: dict[str, Any],
+             rngs: list[np.random.Generator]) -> list[dict[str, Any]]:
+    """A donor order per face: a random permutation of the decoders from the face's
+    generator (per track in video), first choices distinct across faces."""
+    from ..fatm.infer import load_fatm
+    from .replace import embed_all, judges_for
+
+    fatm = load_fatm(params.get("weights"))
+    n = len(fatm.donors)
+    judges = judges_for(params.get("attacker"))
+    emb = embed_all(judges, image, faces)
+    taken: set[int] = set()
+    out = []
+    for i in range(len(faces)):
+        order = [int(v) for v in rngs[i].permutation(n)]
+        first = next((d for d in order if d not in taken), order[0])
+        taken.add(first)
+        out.append({"_donor_order": tuple([first] + [d for d in order if d != first]),
+                    "_target_embeddings": [emb[a][i] for a in range(len(judges))]})
+    return out
+
+
+def _fatm(crop: np.ndarray, face: Face, params: dict[str, Any]) -> np.ndarray:
+    from ..fatm.infer import load_fatm, render_fatm
+
+    fatm = load_fatm(params.get("weights"))
+
+    def render(rgb, lm, cand):
+        back, cov = render_fatm(fatm, rgb, lm, cand)
+        return back, cov, lm
+
+    return replace_face(crop, face, params, render, len(fatm.donors))
+
+
+FATM = Method(
+    name="fatm",
+    fn=_fatm,
+    defaults=dict(DEFAULTS),
+    strength=None,
+    strength_doc=(
+        "no strength: seed 004's facial attribute transfer model (shared encoder, one decoder "
+        "per nobody-donor) draws a donor face with the target's pose, expression and light; "
+        "needs the torch extra and weights (facedeid train-fatm); see docs/REPLACE.md"
+    ),
+    needs_landmarks68=True,
+    paints_whole_region=False,
+    prepare=_prepare,
+)
+
+__all__ = ["FATM", "DEFAULTS"]
