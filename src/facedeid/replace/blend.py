@@ -82,8 +82,8 @@ def laplacian_blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray,
     """Multi-band blend of ``fg`` into ``bg`` through ``mask`` (see the module docstring).
 
     ``levels``: number of pyramid levels (None: as many as the size allows, down
-    to about 8 pixels).  Pixels where the mask and its blurred versions are all 0
-    keep ``bg`` exactly.
+    to about 8 pixels).  The change fades out linearly within ``2^levels`` pixels
+    outside the mask; pixels farther away keep ``bg`` exactly.
     """
     m = _check(fg, bg, mask)
     h, w = m.shape
@@ -100,15 +100,17 @@ def laplacian_blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray,
         lb = gb[i] - cv2.pyrUp(gb[i + 1], dstsize=size)
         band = lf * gm[i][..., None] + lb * (1.0 - gm[i][..., None])
         out = cv2.pyrUp(out, dstsize=size) + band
-    res = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    # outside the support of every level's mask the image is the background, exactly
-    support = m > 0
-    for level in gm[1:]:
-        up = cv2.resize((level > 1e-4).astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
-        support |= up.astype(bool)
-    k = 2 ** n + 1
-    support = cv2.dilate(support.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool)
-    res[~support] = bg[~support]
+    # the coarse bands reach past the mask: fade the change out linearly over ``2^n`` pixels
+    # from the mask, so pixels farther away keep ``bg`` exactly
+    reach = float(2 ** n)
+    outside = (m <= 0).astype(np.uint8)
+    if outside.all():
+        return bg.copy()
+    dist = cv2.distanceTransform(outside, cv2.DIST_L2, 5)
+    fade = np.clip(1.0 - dist / reach, 0.0, 1.0)[..., None]
+    bgf = bg.astype(np.float32)
+    res = np.clip(np.rint(bgf + (out - bgf) * fade), 0, 255).astype(np.uint8)
+    res[dist >= reach] = bg[dist >= reach]
     return res
 
 
@@ -137,9 +139,16 @@ def seamless_blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray) -> np.ndarr
     return out
 
 
+def levels_for_sigma(sigma: float) -> int:
+    """Pyramid levels for a mask edge of width ``sigma``: ``2^levels ~ 2 sigma`` pixels (at
+    least 2 levels), so the blend reaches about as far past the mask as the smoothed edge."""
+    return max(2, int(math.ceil(math.log2(max(2.0 * float(sigma), 4.0)))))
+
+
 def blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, how: str = "laplacian",
           sigma: float = 0.0) -> np.ndarray:
-    """Blend with the named method; ``sigma`` smooths the mask's edge first (:func:`soft_mask`)."""
+    """Blend with the named method; ``sigma`` smooths the mask's edge first (:func:`soft_mask`)
+    and sets how far the multi-band blend reaches past the mask (:func:`levels_for_sigma`)."""
     if how not in BLENDS:
         raise ValueError(f"unknown blend '{how}'; choose one of: {', '.join(BLENDS)}")
     if how == "seamless":
@@ -147,7 +156,7 @@ def blend(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, how: str = "laplacia
     soft = soft_mask(mask, sigma) if sigma > 0 else _check(fg, bg, mask)
     if how == "alpha":
         return alpha_blend(fg, bg, soft)
-    return laplacian_blend(fg, bg, soft)
+    return laplacian_blend(fg, bg, soft, levels=levels_for_sigma(sigma))
 
 
-__all__ = ["BLENDS", "soft_mask", "alpha_blend", "laplacian_blend", "seamless_blend", "blend"]
+__all__ = ["BLENDS", "levels_for_sigma", "soft_mask", "alpha_blend", "laplacian_blend", "seamless_blend", "blend"]

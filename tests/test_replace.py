@@ -1,0 +1,372 @@
+"""Natural face replacement (issue 7, stage 1): colour, blending, warp, donors, method."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facedeid.methods.base import CannotPaint
+from facedeid.replace import blend as B
+from facedeid.replace import color as C
+from facedeid.replace.donors import (Donor, DonorPool, assign_donors, averaged_donors,
+                                     landmarks5_from_68, rank_donors, shape_distance)
+from facedeid.replace.swap import (INNER, MOUTH, SwapSettings, merge, reshape_landmarks,
+                                   replace_with_donor, warp_donor)
+from facedeid.types import Face
+
+
+def _canon(size: int) -> np.ndarray:
+    from facedeid.landmarks.align import canonical_landmarks
+
+    return canonical_landmarks(size)
+
+
+def _sim(points: np.ndarray, angle: float, scale: float, shift) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return points @ (scale * np.array([[c, s], [-s, c]])) + np.asarray(shift, float)
+
+
+# ----------------------------------------------------------------- colour
+def test_lab_transfer_gives_the_target_statistics_inside_the_masks():
+    rng = np.random.default_rng(0)
+    src = rng.integers(60, 200, (40, 50, 3), dtype=np.uint8)
+    tgt = np.clip(rng.normal((150, 90, 70), 12, (30, 30, 3)), 0, 255).astype(np.uint8)
+    ms = np.zeros((40, 50)); ms[5:35, 10:40] = 1
+    mt = np.ones((30, 30))
+    out = C.lab_transfer(src, ms, tgt, mt)
+    mo, so = C.masked_stats(C.rgb_to_lab(out), ms)
+    mt_, st_ = C.masked_stats(C.rgb_to_lab(tgt), mt)
+    assert np.allclose(mo, mt_, atol=1.5)
+    assert np.allclose(so, st_, rtol=0.15, atol=0.8)
+    # strength 0 changes nothing (up to the Lab round trip)
+    same = C.lab_transfer(src, ms, tgt, mt, strength=0.0)
+    assert np.abs(same.astype(int) - src).max() <= 1
+
+
+def test_lab_transfer_refuses_an_empty_mask_and_bad_strength():
+    img = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ValueError, match="mask"):
+        C.lab_transfer(img, np.zeros((8, 8)), img, np.ones((8, 8)))
+    with pytest.raises(ValueError, match="strength"):
+        C.lab_transfer(img, np.ones((8, 8)), img, np.ones((8, 8)), strength=2)
+
+
+def test_match_shading_carries_the_direction_of_the_light():
+    h, w = 64, 64
+    flat = np.full((h, w, 3), 140, np.uint8)
+    ramp = np.linspace(60, 220, w)
+    lit = np.repeat(np.repeat(ramp[None, :, None], h, 0), 3, 2).astype(np.uint8)
+    out = C.match_shading(flat, lit, np.ones((h, w)), sigma=6)
+    L = C.rgb_to_lab(out)[..., 0]
+    assert L[:, -8:].mean() > L[:, :8].mean() + 15     # lit from the right, like the target
+    assert np.array_equal(C.match_shading(flat, lit, np.ones((h, w)), sigma=0), flat)
+
+
+# ----------------------------------------------------------------- blending
+@pytest.mark.parametrize("how", B.BLENDS)
+def test_blends_keep_the_background_outside_the_mask(how):
+    rng = np.random.default_rng(1)
+    fg = rng.integers(0, 255, (80, 90, 3), dtype=np.uint8)
+    bg = rng.integers(0, 255, (80, 90, 3), dtype=np.uint8)
+    mask = np.zeros((80, 90), np.float32)
+    mask[25:55, 30:60] = 1
+    out = B.blend(fg, bg, mask, how, sigma=2.0)
+    far = np.ones((80, 90), bool)
+    far[5:75, 10:80] = False
+    assert np.array_equal(out[far], bg[far])
+    assert np.abs(out[35:45, 40:50].astype(int) - fg[35:45, 40:50]).mean() < \
+        np.abs(out[35:45, 40:50].astype(int) - bg[35:45, 40:50]).mean()
+    assert np.array_equal(B.blend(fg, bg, np.zeros((80, 90)), how), bg)
+
+
+def test_laplacian_blend_of_a_full_mask_is_the_foreground():
+    rng = np.random.default_rng(2)
+    fg = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    bg = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    out = B.laplacian_blend(fg, bg, np.ones((64, 64)))
+    assert np.abs(out.astype(int) - fg).max() <= 1
+
+
+def test_soft_mask_stays_inside_and_is_smooth():
+    m = np.zeros((60, 60), np.float32)
+    m[10:50, 10:50] = 1
+    s = B.soft_mask(m, 3.0)
+    assert s[m == 0].max() == 0.0
+    assert s[30, 30] == pytest.approx(1.0, abs=1e-3)
+    assert 0.0 < s[30, 11] < 1.0
+
+
+# ----------------------------------------------------------------- warp and reshape
+def test_warp_donor_puts_the_donor_landmarks_on_the_target_landmarks():
+    size = 64
+    lm = _canon(size)
+    img = np.zeros((size, size, 3), np.uint8)
+    img[...] = (90, 90, 90)
+    marks = {36: (255, 0, 0), 45: (0, 255, 0), 30: (0, 0, 255), 57: (255, 255, 0)}
+    for i, col in marks.items():
+        x, y = np.rint(lm[i]).astype(int)
+        img[y - 1:y + 2, x - 1:x + 2] = col
+    donor = Donor("t", img, lm, "test")
+    target = _sim(lm, 0.2, 2.5, (30, 20))          # rotated, 2.5x larger, shifted
+    out, cov = warp_donor(donor, target, (240, 240))
+    assert cov.max() == 1.0
+    for i, col in marks.items():
+        x, y = np.rint(target[i]).astype(int)
+        assert np.abs(out[y, x].astype(int) - col).max() < 60, (i, out[y, x])
+
+
+def test_reshape_moves_eyes_brows_nose_to_the_donor_and_keeps_jaw_and_mouth_shape():
+    lm = _canon(128)
+    rng = np.random.default_rng(3)
+    target = _sim(lm + rng.normal(0, 1.5, lm.shape), 0.1, 1.7, (40, 30))
+    donor = lm + rng.normal(0, 1.5, lm.shape)
+    assert np.array_equal(reshape_landmarks(target, donor, 0.0), target)
+    out = reshape_landmarks(target, donor, 1.0)
+    assert np.array_equal(out[:17], target[:17])                       # jaw stays
+    from facedeid.landmarks.align import similarity_matrix, transform_points
+
+    mapped = transform_points(similarity_matrix(donor, target), donor)
+    assert np.allclose(out[INNER], mapped[INNER])                      # proportions: the donor's
+    # the mouth keeps its own shape (a similarity of the target's mouth)
+    m_t, m_o = target[MOUTH], out[MOUTH]
+    assert np.allclose(transform_points(similarity_matrix(m_t, m_o), m_t), m_o, atol=1e-6)
+    assert not np.allclose(m_t, m_o)
+    half = reshape_landmarks(target, donor, 0.5)
+    assert np.allclose(half[INNER], (target[INNER] + mapped[INNER]) / 2)
+
+
+def test_merge_changes_only_the_masked_face():
+    lm = _sim(_canon(64), 0.0, 2.0, (20, 20))
+    rng = np.random.default_rng(4)
+    target = rng.integers(0, 255, (180, 180, 3), dtype=np.uint8)
+    rendered = np.full_like(target, 128)
+    out = merge(rendered, np.ones((180, 180)), target, lm, SwapSettings(region="face_hull", scale=1.0))
+    from facedeid.landmarks.align import landmark_mask
+
+    inside = landmark_mask(lm, (180, 180), 0, "face_hull") > 0.5
+    assert np.array_equal(out[:10], target[:10]) and np.array_equal(out[:, :10], target[:, :10])
+    assert (out[inside] != target[inside]).any(axis=1).mean() > 0.9
+
+
+def test_swap_settings_validate():
+    with pytest.raises(ValueError, match="region"):
+        SwapSettings(region="ears")
+    with pytest.raises(ValueError, match="blend"):
+        SwapSettings(blend="paint")
+    with pytest.raises(ValueError, match="reshape"):
+        SwapSettings(reshape=2)
+
+
+# ----------------------------------------------------------------- donors
+class FakeAttacker:
+    """Embeddings are given; Euclidean distance, threshold 1."""
+
+    name, metric, threshold, cache_tag = "fake", "euclidean", 1.0, "fake-v1"
+
+    def __init__(self, table):
+        self.table = table
+
+    def embed_at_many(self, images, pts):
+        return np.stack([self.table[int(im[0, 0, 0])] for im in images])
+
+    def distance(self, a, b):
+        return np.linalg.norm(np.atleast_2d(a)[:, None] - np.atleast_2d(b)[None], axis=2)
+
+
+def _pool(n):
+    lm = _canon(32)
+    donors = []
+    for i in range(n):
+        img = np.full((32, 32, 3), i, np.uint8)
+        donors.append(Donor(f"d{i}", img, lm, "test"))
+    return DonorPool(tuple(donors), "test")
+
+
+def test_rank_donors_never_picks_a_donor_that_matches_the_target_or_anyone_in_the_image():
+    pool = _pool(6)
+    emb = {i: np.array([float(i) * 3, 0.0]) for i in range(6)}
+    att = FakeAttacker(emb)
+    target = np.array([0.2, 0.0])          # matches donor 0
+    other = np.array([9.3, 0.0])           # matches donor 3 (another person in the image)
+    for seed in range(20):
+        r = rank_donors(pool, None, np.random.default_rng(seed), judges=[(att, target, [other])])
+        assert r.order[0] not in (0, 3)
+        assert set(r.order[-2:]) == {0, 3}
+        assert not r.eligible[0] and not r.eligible[3] and r.eligible[[1, 2, 4, 5]].all()
+        assert r.min_distance[r.order[0]] > 1.1
+
+
+def test_rank_donors_prefers_similar_shapes_and_is_deterministic_per_generator():
+    lm = _canon(64)
+    turned = lm.copy()
+    turned[27:36, 0] += 6.0                 # nose pushed sideways: another pose
+    donors = (Donor("frontal", np.zeros((64, 64, 3), np.uint8), lm, "t"),
+              Donor("turned", np.zeros((64, 64, 3), np.uint8), turned, "t"))
+    pool = DonorPool(donors, "t")
+    r = rank_donors(pool, _sim(turned, 0.3, 2.0, (5, 5)), np.random.default_rng(0), jitter=0.0)
+    assert r.order[0] == 1
+    a = rank_donors(_pool(10), None, np.random.default_rng([7, 1])).order
+    b = rank_donors(_pool(10), None, np.random.default_rng([7, 1])).order
+    c = rank_donors(_pool(10), None, np.random.default_rng([7, 2])).order
+    assert a == b and a != c
+
+
+def test_assign_donors_gives_different_people_different_donors():
+    pool = _pool(5)
+    ranks = [rank_donors(pool, None, np.random.default_rng([0, i]), jitter=0.0) for i in range(4)]
+    firsts = [o[0] for o in assign_donors(ranks)]
+    assert len(set(firsts)) == 4
+    # more faces than donors: donors repeat, nothing fails
+    ranks = [rank_donors(_pool(2), None, np.random.default_rng([0, i])) for i in range(3)]
+    assert len(assign_donors(ranks)) == 3
+
+
+def test_averaged_donors_are_k_averages_from_the_shipped_model():
+    pool = averaged_donors()
+    assert len(pool) >= 10
+    assert all(d.k >= 10 and d.source == "averaged" for d in pool.donors)
+    d = pool.donors[0]
+    assert d.image.dtype == np.uint8 and d.image.shape[2] == 3 and d.landmarks.shape == (68, 2)
+    assert d.geometry.shape == (68, 2)
+
+
+def test_landmarks5_from_68_orders_points_like_the_detectors():
+    p = landmarks5_from_68(_canon(100))
+    assert p[0, 0] < p[1, 0] and p[3, 0] < p[4, 0]
+    assert p[0, 1] < p[2, 1] < p[3, 1]
+
+
+# ----------------------------------------------------------------- method: checks and fallback
+def _lfw_face(data_dir, name="Aaron_Peirsol"):
+    from facedeid.evaluate.datasets import load_rgb
+    from facedeid.pipeline import Anonymizer
+
+    img = load_rgb(sorted((data_dir / "lfw" / "images" / name).iterdir())[0])
+    anon = Anonymizer(method="blur")
+    faces = anon.add_landmarks(img, anon.detect(img))
+    return img, faces
+
+
+def test_profile_and_tiny_faces_are_declined():
+    from facedeid.methods.replace import check_face, yaw_score
+
+    lm = _sim(_canon(64), 0, 3, (0, 0))
+    assert yaw_score(lm) < 0.15
+    face = Face(box=(0, 0, 200, 200), landmarks68=lm)
+    assert check_face(face, {"min_iod": 12, "max_yaw": 0.7}).shape == (68, 2)
+    profile = lm.copy()
+    profile[27:36, 0] = lm[0, 0] + 2                 # nose at the ear: a profile
+    with pytest.raises(CannotPaint, match="profile"):
+        check_face(Face(box=(0, 0, 200, 200), landmarks68=profile), {"min_iod": 12, "max_yaw": 0.7})
+    tiny = _canon(64) * 0.2
+    with pytest.raises(CannotPaint, match="too small"):
+        check_face(Face(box=(0, 0, 20, 20), landmarks68=tiny), {"min_iod": 12, "max_yaw": 0.7})
+    with pytest.raises(CannotPaint, match="landmarks"):
+        check_face(Face(box=(0, 0, 20, 20)), {})
+
+
+def test_small_face_falls_back_and_the_audit_says_why(data_dir):
+    import cv2
+
+    from facedeid.pipeline import Anonymizer
+
+    img, faces = _lfw_face(data_dir)
+    small = cv2.resize(img, (45, 45), interpolation=cv2.INTER_AREA)
+    anon = Anonymizer(method="replace", seed=0, attacker="none", fallback="pixelate")
+    res = anon.anonymize(small, faces=[f.transformed(scale=45 / 250) for f in faces])
+    rec = res.record["faces"][0]
+    assert rec["method"] == "pixelate" and "too small" in rec["fallback"] and rec["painted"]
+    assert not np.array_equal(res.image, small)
+
+
+# ----------------------------------------------------------------- end to end on real faces
+def test_replace_end_to_end_on_lfw_changes_the_face_only_and_beats_the_attacker(data_dir):
+    from facedeid.evaluate.attackers import get_attacker
+    from facedeid.pipeline import Anonymizer
+
+    att = get_attacker("sface")
+    for name in ("Aaron_Peirsol", "Adam_Sandler", "Colin_Powell"):
+        img, faces = _lfw_face(data_dir, name)
+        face = max(faces, key=lambda f: f.area)
+        res = Anonymizer(method="replace", seed=0).anonymize(img, faces=faces)
+        rec = res.record["faces"][faces.index(face)]
+        assert rec["method"] == "replace" and rec["painted"] and "fallback" not in rec
+        out = res.image
+        assert out.shape == img.shape and out.dtype == img.dtype
+        changed = np.any(out != img, axis=2)
+        x0, y0, x1, y1 = (int(v) for v in face.box)
+        assert changed[y0:y1, x0:x1].mean() > 0.3          # the face is replaced
+        assert not changed[:, :10].any() and not changed[-10:].any()   # the scene is not
+        d = att.pair_distance(att.embed_at(out, face.landmarks5), att.embed_at(img, face.landmarks5))
+        # the chosen result is at least as far from the original as the attacker's threshold allows
+        # for this face: never closer than half the threshold
+        assert d[0] > 0.5 * att.threshold
+        # still a face: the default detector finds it again
+        det = Anonymizer(method="blur").detect(out)
+        assert any(f.iou(face) > 0.5 for f in det)
+
+
+def test_replace_is_deterministic_with_a_seed_and_varies_without(data_dir):
+    from facedeid.pipeline import Anonymizer
+
+    img, faces = _lfw_face(data_dir, "Adam_Sandler")
+    a = Anonymizer(method="replace", seed=3, attacker="none").anonymize(img, faces=faces).image
+    b = Anonymizer(method="replace", seed=3, attacker="none").anonymize(img, faces=faces).image
+    c = Anonymizer(method="replace", seed=4, attacker="none").anonymize(img, faces=faces).image
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_group_photo_every_face_replaced_or_fallen_back_with_different_donors(data_dir):
+    from facedeid.evaluate.datasets import load_rgb
+    from facedeid.methods.replace import _prepare
+    from facedeid.pipeline import Anonymizer
+
+    img = load_rgb(data_dir / "multiface" / "misc" / "group_t1.jpg")
+    anon = Anonymizer(method="replace", seed=0)
+    res = anon.anonymize(img)
+    assert len(res.faces) >= 4
+    methods = [r["method"] for r in res.record["faces"]]
+    assert all(r["painted"] for r in res.record["faces"])
+    assert methods.count("replace") >= len(methods) // 2
+    assert all(m == "replace" or r.get("fallback") for m, r in zip(methods, res.record["faces"]))
+    extras = _prepare(img, res.faces, anon.params, [anon.rng_for(i) for i in range(len(res.faces))])
+    firsts = [e["_donor_order"][0] for e in extras]
+    assert len(set(firsts)) == len(firsts)
+
+
+def test_photo_donors_never_use_the_targets_own_photo(data_dir, tmp_path):
+    import shutil
+
+    from facedeid.evaluate.datasets import load_rgb
+    from facedeid.methods.replace import _prepare
+    from facedeid.pipeline import Anonymizer
+
+    people = data_dir / "lfw" / "images"
+    own = sorted((people / "Colin_Powell").iterdir())
+    shutil.copy(own[1], tmp_path / "0_same_person.jpg")
+    for name in ("Adam_Sandler", "Angela_Merkel"):
+        shutil.copy(sorted((people / name).iterdir())[0], tmp_path / f"{name}.jpg")
+    img = load_rgb(own[0])
+    anon = Anonymizer(method="replace", seed=0, donors=str(tmp_path))
+    faces = anon.add_landmarks(img, anon.detect(img))
+    for seed in range(4):
+        extras = _prepare(img, faces, anon.params, [np.random.default_rng([seed, i])
+                                                    for i in range(len(faces))])
+        for e in extras:
+            assert e["_donor_order"][0] != 0          # donors sorted by file name: 0 = the same person
+    res = anon.anonymize(img, faces=faces)
+    assert any(r["method"] == "replace" for r in res.record["faces"])
+
+
+def test_donor_folder_errors_are_clear(tmp_path):
+    from facedeid.errors import InputError
+    from facedeid.replace.donors import photo_donors
+
+    with pytest.raises(InputError, match="not found"):
+        photo_donors(tmp_path / "missing")
+    with pytest.raises(InputError, match="no donor photos"):
+        photo_donors(tmp_path)
+    (tmp_path / "blank.png").write_bytes(b"")
+    with pytest.raises(InputError):
+        photo_donors(tmp_path)
