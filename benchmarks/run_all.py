@@ -21,6 +21,7 @@ BENCHMARKS = [
     "bench_attackers",     # attackers' clean LFW accuracy and speed
     "bench_evaluation",    # facedeid evaluate: one method, 2,200 LFW pairs, 3 attackers
     "bench_keys",          # reversible mode: recovery, payload size, overhead, leakage, seed 000
+    "bench_reconstruction",  # seed formulas, pca/svd/hypersphere vs 3 attackers, seed 000 recovery
 ]
 
 
