@@ -177,13 +177,13 @@ def test_faces_without_usable_landmarks_get_the_fallback(encoded_faces, monkeypa
     cx, cy = (int(v) for v in bare.center)
     assert (res.image[cy - 5:cy + 5, cx - 5:cx + 5] == 0).all()
     monkeypatch.undo()
-    # 2) degenerate landmarks (all points the same): cannot be aligned -> fallback, not untouched
+    # 2) degenerate landmarks (all points the same): cannot be averaged -> fallback, not untouched
     flat = face.replace(landmarks68=np.tile(face.landmarks68.mean(axis=0), (68, 1)))
     anon = Anonymizer("ksame-pixel", strength=2, seed=0, fallback="pixelate")
     res = anon.anonymize(image, faces=[face, flat])
     recs = res.record["faces"]
     assert recs[0]["method"] == "ksame-pixel" and recs[0]["group"]["source"] == "pool"
-    assert recs[1]["method"] == "pixelate" and "align" in recs[1]["fallback"]
+    assert recs[1]["method"] == "pixelate" and "too small" in recs[1]["fallback"]
 
 
 def test_bad_k_is_a_clear_error(encoded_faces):

@@ -48,6 +48,7 @@ from .command import add_evaluate_arguments, config_from_args, evaluate_main, ma
 from .results import (ALIGNMENTS, DEFAULT_ATTACKERS, DEFAULT_SCENARIOS, FORMAT,  # noqa: F401
                       EvaluationConfig, EvaluationResult, Record, versions)
 from .spec import BASELINE, MethodSpec, parse_method_specs, spec_payload, validate_specs
+from .batch import batch_extras, batch_key, is_batch
 from .utility import aggregate_utility
 from .worker import (Pool, WorkerConfig, default_workers, merge_stages, resolve_attacker,
                      shares_detection)
@@ -123,7 +124,8 @@ def run_evaluation(config: EvaluationConfig, command: list[str] | None = None
                 mkeys[spec.label] = config_digest({
                     "spec": spec_payload(spec), "resolved": resolved_specs[spec.label],
                     "det": det_key, "seed": cfg.seed, "cache": CACHE_VERSION,
-                    "facedeid": __version__})
+                    "facedeid": __version__,
+                    **batch_key(spec, digests, uni.labels, sets.deid)})
                 stats = _deidentify(pool, cache, spec, mkeys[spec.label], uni, digests, infos,
                                     sets, alignments, cfg)
                 if stats:
@@ -343,13 +345,19 @@ def _deidentify(pool: Pool, cache: RunCache, spec: MethodSpec, mkey: str, uni: D
     if not todo:
         return None
     t0 = time.perf_counter()
+    batch = {}
+    if is_batch(spec):  # k-Same: group the whole de-identified set first (evaluate/batch.py)
+        batch = batch_extras(spec, {"shape": cfg.shape, "mask_scale": cfg.mask_scale,
+                                    "feather": cfg.feather}, cfg.detector, cfg.detector_threshold,
+                             cfg.seed, [str(p) for p in uni.paths], infos, uni.labels, sets.deid)
     bar = _progress(len(todo), spec.label, cfg.progress)
     chunks = []
     for s in range(0, len(todo), CHUNK):
         idxs = todo[s:s + CHUNK]
         chunks.append((idxs, [{"path": str(uni.paths[i]), "digest": dgs[i],
                                "faces": infos[i]["faces"], "tmpl": infos[i]["tmpl"],
-                               "util": i in sets.util, "lm68": infos[i]["lm68"]} for i in idxs]))
+                               "util": i in sets.util, "lm68": infos[i]["lm68"],
+                               "batch": batch.get(i)} for i in idxs]))
     cpu = 0.0
     stages: dict[str, list[float]] = {}
     for idxs, (results, stats) in pool.run("deid", spec_payload(spec), chunks):

@@ -264,8 +264,13 @@ class Worker:
             faces = [Face.from_dict(f) for f in it["faces"]]
             anon.seed = (self.cfg.seed * 1_000_003 + int(it["digest"].split(":")[-1][:8], 16)) \
                 % (2 ** 32)
+            extras = None
+            if it.get("batch"):  # a dataset method's group averages, and the landmarks they fit
+                extras = it["batch"]["extras"]
+                faces = [f if p is None else f.replace(landmarks68=np.asarray(p))
+                         for f, p in zip(faces, it["batch"]["lm68"])]
             with self.timer("deidentify", 1):
-                res = anon.anonymize(rgb, faces=faces)
+                res = anon.anonymize(rgb, faces=faces, extras=extras)
             out = np.asarray(res.image)
             if out.shape != rgb.shape or out.dtype != rgb.dtype:
                 raise FaceDeidError(f"{it['path']}: method {spec['method']} changed the image "

@@ -17,7 +17,7 @@ Three representations (``kind``), all built on :mod:`facedeid.landmarks.align`:
 ``m`` (k-Same-M, after Gross et al. 2005)
     shape (68 points, similarity-normalised) and shape-free texture averaged
     *separately*; the average texture is warped onto the target's **own**
-    landmarks (pose and expression kept; ``shape`` > 0 moves them towards the
+    landmarks (pose and expression kept; ``shape_weight`` > 0 moves them towards the
     group's average shape), colour-matched to the target and pasted.
 
 Every kind pastes with seed 004's landmark mask (``face_hull`` by default)
@@ -122,17 +122,20 @@ def check_params(kind: str, params: dict[str, Any]) -> None:
     size = params.get("size", DEFAULT_SIZE)
     if kind != "eigen" and not (isinstance(size, (int, np.integer)) and 32 <= int(size) <= 512):
         raise ValueError(f"size must be an integer in 32..512 pixels, got {size!r}")
-    if params.get("color", "none") not in COLOR_MODES:
+    if (params.get("color") or "none") not in COLOR_MODES:
         raise ValueError(f"color must be one of {', '.join(COLOR_MODES)}, got {params.get('color')!r}")
-    if params.get("region", "face_hull") not in MASK_REGIONS:
+    forehead = params.get("forehead", 0.0)
+    if not isinstance(forehead, (int, float)) or not 0.0 <= float(forehead) <= 1.0:
+        raise ValueError(f"forehead must be a number in 0..1, got {forehead!r}")
+    if params.get("region", "face_outline") not in MASK_REGIONS:
         raise ValueError(f"region must be one of {', '.join(MASK_REGIONS)}, got {params.get('region')!r}")
     smooth = params.get("smooth", 0.04)
     if not isinstance(smooth, (int, float)) or not 0 <= float(smooth) <= 0.5:
         raise ValueError(f"smooth must be a number in 0..0.5, got {smooth!r}")
     if kind == "m":
-        w = params.get("shape", 0.0)
+        w = params.get("shape_weight", 0.0)
         if not isinstance(w, (int, float)) or not 0.0 <= float(w) <= 1.0:
-            raise ValueError(f"shape must be a number in 0..1, got {w!r}")
+            raise ValueError(f"shape_weight must be a number in 0..1, got {w!r}")
 
 
 def encode(kind: str, rgb: np.ndarray, landmarks68: np.ndarray, params: dict[str, Any]) -> Sample:
@@ -157,9 +160,54 @@ def encode(kind: str, rgb: np.ndarray, landmarks68: np.ndarray, params: dict[str
         size = int(params.get("size", DEFAULT_SIZE))
         tex = shape_free(rgb, lm, size).astype(np.float32) / 255.0
         shape = _unit_shape(lm, model)
+        inside = shape_free(np.full(rgb.shape[:2], 255, np.uint8), lm, size, border="constant")
+        weight = texture_reliability(lm, size) * (inside.astype(np.float32) / 255.0)
         return Sample(m_feature(_resize(tex, model.texture_size), shape, model),
-                      {"texture": tex, "shape": shape})
+                      {"texture": tex, "shape": shape, "weight": weight})
     raise ValueError(f"unknown k-Same kind '{kind}'")
+
+
+def texture_reliability(landmarks68: np.ndarray, size: int) -> np.ndarray:
+    """Float32 ``size x size`` weight of each shape-free texture pixel: how faithfully the
+    face's own pixels fill it.
+
+    The shape-free warp maps each triangle of the mean-shape mesh from the face's
+    triangle; on a turned face the far side's triangles are squashed or even folded
+    (flipped), so their texture is smeared or mirrored and averaging it leaves seams.
+    Weight = the face triangle's area relative to the mesh triangle's (after the global
+    similarity), ramped from 0 (flipped, or a quarter of the area or less) to 1 (half
+    or more), then smoothed.  :func:`encode` also zeroes the pixels that fall outside
+    the image (a face cut by the border).  Group averages are weighted by it (:func:`average`).
+    """
+    from ..landmarks.align import (border_points, canonical_landmarks, delaunay_triangles,
+                                   similarity_matrix, transform_points)
+
+    lm = np.asarray(landmarks68, np.float64)
+    canon = canonical_landmarks(size)
+    border = border_points((size, size))
+    dst = np.vstack([canon, border])
+    tri = delaunay_triangles(dst)
+    m = similarity_matrix(canon, lm)
+    src = np.vstack([lm, transform_points(m, border)])
+
+    def area(p):
+        a, b, c = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
+        return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+
+    scale2 = abs(float(np.linalg.det(m[:, :2])))
+    ratio = area(src) / max(scale2, 1e-12) / np.where(np.abs(area(dst)) > 1e-9, area(dst), 1e-9)
+    w_tri = np.clip((ratio - 0.25) / 0.25, 0.0, 1.0)
+    weight = np.zeros((size, size), np.float32)
+    for t, w in zip(tri, w_tri):
+        if w < 1.0:
+            continue
+        cv2.fillConvexPoly(weight, np.round(dst[t] * 16).astype(np.int32), 1.0, cv2.LINE_AA, 4)
+    for t, w in zip(tri, w_tri):
+        if 0.0 < w < 1.0:
+            cv2.fillConvexPoly(weight, np.round(dst[t] * 16).astype(np.int32), float(w),
+                               cv2.LINE_AA, 4)
+    sigma = max(1.0, 0.02 * size)
+    return cv2.GaussianBlur(weight, (0, 0), sigma)
 
 
 def m_feature(texture64: np.ndarray, shape_unit: np.ndarray, model) -> np.ndarray:
@@ -177,7 +225,16 @@ def average(samples: Sequence[Sample | Target], weights: Sequence[float] | None 
     w = w / w.sum()
     out = {}
     for key in samples[0].data:
-        acc = sum(wi * np.asarray(s.data[key], np.float64) for wi, s in zip(w, samples))
+        if key == "weight":
+            continue
+        if key == "texture" and all("weight" in s.data for s in samples):
+            # per pixel, weighted by how reliable each face's texture is there (never 0 in all)
+            pw = np.stack([wi * np.asarray(s.data["weight"], np.float64) + 1e-3 * wi
+                           for wi, s in zip(w, samples)])
+            tex = np.stack([np.asarray(s.data["texture"], np.float64) for s in samples])
+            acc = (pw[..., None] * tex).sum(axis=0) / pw.sum(axis=0)[..., None]
+        else:
+            acc = sum(wi * np.asarray(s.data[key], np.float64) for wi, s in zip(w, samples))
         out[key] = np.asarray(acc, np.float32 if key in ("aligned", "texture") else np.float64)
     return out
 
@@ -307,6 +364,17 @@ def _crop_rgb01(crop: np.ndarray) -> np.ndarray:
     return to_rgb8(crop).astype(np.float32) / 255.0
 
 
+def mask_landmarks(landmarks68: np.ndarray, forehead: float) -> np.ndarray:
+    """The landmarks the painted mask is built from: the eyebrows (points 17-26) raised
+    by ``forehead`` x the chin-to-eyebrows distance, so the mask covers the forehead."""
+    lm = np.asarray(landmarks68, np.float64)
+    if forehead <= 0:
+        return lm
+    out = lm.copy()
+    out[17:27] += float(forehead) * (lm[17:27].mean(axis=0) - lm[8])
+    return out
+
+
 def render(kind: str, crop: np.ndarray, landmarks68: np.ndarray, target: Target,
            params: dict[str, Any]) -> np.ndarray:
     """Paint ``target`` on the face with ``landmarks68`` (crop pixels); returns a new crop."""
@@ -318,8 +386,9 @@ def render(kind: str, crop: np.ndarray, landmarks68: np.ndarray, target: Target,
     hw = img.shape[:2]
     lm = np.asarray(landmarks68, np.float64)
     model = _model()
-    region = params.get("region", "face_hull")
-    alpha = landmark_mask(lm, hw, float(params.get("smooth", 0.04)), region)
+    region = params.get("region", "face_outline")
+    alpha = landmark_mask(mask_landmarks(lm, float(params.get("forehead", 0.0))), hw,
+                          float(params.get("smooth", 0.04)), region)
     if kind == "pixel":
         tex = np.asarray(target.data["aligned"], np.float32)
         m = similarity_matrix(lm, canonical_landmarks(tex.shape[0]))
@@ -336,7 +405,7 @@ def render(kind: str, crop: np.ndarray, landmarks68: np.ndarray, target: Target,
     elif kind == "m":
         tex = np.asarray(target.data["texture"], np.float32)
         dst = lm
-        w = float(params.get("shape", 0.0))
+        w = float(params.get("shape_weight", 0.0))
         if w > 0:
             to_face = similarity_matrix(model.mean_shape, lm)
             avg = transform_points(to_face, target.data["shape"])
@@ -346,7 +415,7 @@ def render(kind: str, crop: np.ndarray, landmarks68: np.ndarray, target: Target,
     else:
         raise ValueError(f"unknown k-Same kind '{kind}'")
     layer = np.asarray(layer, np.float32).reshape(hw + (3,))
-    color = params.get("color", "none")
+    color = params.get("color") or "none"
     if color != "none":
         layer = _match_color(layer, _crop_rgb01(img), alpha, color)
     out = _to_crop_format(layer, img)
@@ -356,8 +425,13 @@ def render(kind: str, crop: np.ndarray, landmarks68: np.ndarray, target: Target,
     return blend(img, out.astype(img.dtype).reshape(img.shape), alpha)
 
 
-def face_size_ok(landmarks68: np.ndarray, min_iod: float = 4.0) -> bool:
-    """False for faces too small to align (outer inter-ocular distance < ``min_iod`` px)."""
+MIN_IOD = 10.0
+"""Faces whose outer inter-ocular distance is below this (pixels; a face about 25 px wide)
+are not averaged: their landmarks and texture are too coarse. They get the fallback."""
+
+
+def face_size_ok(landmarks68: np.ndarray, min_iod: float = MIN_IOD) -> bool:
+    """False for faces too small to average (outer inter-ocular distance < ``min_iod`` px)."""
     lm = np.asarray(landmarks68)
     return bool(math.dist(lm[36], lm[45]) >= min_iod)
 

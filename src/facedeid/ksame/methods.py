@@ -17,7 +17,7 @@ Parameters (``-p NAME=VALUE``; ``k`` is the strength, ``--k``/``--strength``):
 ``color``    ``none`` / ``mean`` / ``meanstd``: match the painted face's Lab colour
              statistics to the target's (default ``none`` for pixel and eigen,
              ``meanstd`` for m).
-``shape``    (m) 0 = the target's own landmarks (default), 1 = the group's average shape.
+``shape_weight``  (m) 0 = the target's own landmarks (default), 1 = the group's average shape.
 ``region``   ``face_hull`` (seed 004's mask, default) or ``face_outline``.
 ``smooth``   boundary smoothing, Gaussian sigma / sqrt(mask area) (default 0.04).
 """
@@ -40,7 +40,7 @@ def _encode(kind: str, rgb: np.ndarray, face: Face, params: dict[str, Any]) -> F
     if face.landmarks68 is None:
         raise CannotPaint("no 68-point landmarks")
     if not F.face_size_ok(face.landmarks68):
-        raise CannotPaint("face too small to align")
+        raise CannotPaint(f"face too small to average (eye distance < {F.MIN_IOD:g} px)")
     try:
         return F.encode(kind, rgb, face.landmarks68, params)
     except ValueError as exc:  # degenerate landmarks (coincident or collinear points)
@@ -94,7 +94,7 @@ def _paint(kind: str, crop: np.ndarray, face: Face, params: dict[str, Any]) -> n
     return F.render(kind, crop, face.landmarks68, target, params)
 
 
-_COMMON = {"k": 10, "gallery": None, "region": "face_hull", "smooth": 0.04}
+_COMMON = {"k": 10, "gallery": None, "region": "face_outline", "forehead": 0.3, "smooth": 0.04}
 _STRENGTH_DOC = ("k = number of distinct people averaged into every output face (k-Same; "
                  "re-identification within the set is bounded by 1/k); larger = stronger")
 
@@ -115,7 +115,7 @@ KSAME_PIXEL = _method("ksame-pixel", "pixel", {"size": F.DEFAULT_SIZE, "color": 
                       "Averages similarity-aligned pixels (k-Same-Pixel).")
 KSAME_EIGEN = _method("ksame-eigen", "eigen", {"components": None, "color": "none"},
                       "Averages eigenface coefficients of shape-free textures (k-Same-Eigen).")
-KSAME_M = _method("ksame-m", "m", {"size": F.DEFAULT_SIZE, "color": "meanstd", "shape": 0.0},
+KSAME_M = _method("ksame-m", "m", {"size": F.DEFAULT_SIZE, "color": "meanstd", "shape_weight": 0.0},
                   "Averages shape-free textures, painted on the target's own landmarks (k-Same-M).")
 
 __all__ = ["KSAME_PIXEL", "KSAME_EIGEN", "KSAME_M", "assign"]
