@@ -58,12 +58,10 @@ def cmd_train_fatm(args: argparse.Namespace) -> int:
                       limit=args.limit, batch=args.batch, lr=args.lr, seed=args.seed,
                       device=args.device, minutes=args.minutes, threads=args.threads,
                       command="facedeid train-fatm " + " ".join(sys.argv[2:]))
-    from dataclasses import asdict
-
-    from ..replace.swap import SwapSettings
+    from .data import TRAIN_SWAP
 
     meta = {"donors": [{"name": d.name, "people": d.k} for d in donors],
-            "stage1_settings": asdict(SwapSettings())}
+            "stage1_settings": dict(TRAIN_SWAP)}
     _, summary = train(sets, cfg, out=out, donors_meta=meta)
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
     print(f"wrote {out}", file=sys.stderr)

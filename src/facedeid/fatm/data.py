@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 SIZE = 64
 MARGIN = 4
 CANVAS = SIZE + 2 * MARGIN
+TRAIN_SWAP = {"region": "face_outline", "blend": "laplacian", "color": 1.0, "shading": True,
+              "smooth": 0.08, "scale": 1.15, "reshape": 1.0, "keep_mouth": True}
+"""Stage 1's settings that make the donors' face sets (fixed here, not taken from
+``replace``'s defaults, so that retraining gives the same data when those change)."""
 
 
 @dataclass
@@ -135,7 +139,7 @@ def build_face_sets(lfw: Path, donors, limit: int | None = 1200, cache: Path | N
         donors: the :class:`~facedeid.replace.donors.Donor` objects that get decoders.
         limit: at most this many real faces.
         cache: folder for the landmark cache (None: no cache).
-        settings: stage 1's :class:`~facedeid.replace.swap.SwapSettings` (default: its defaults).
+        settings: stage 1's :class:`~facedeid.replace.swap.SwapSettings` (default :data:`TRAIN_SWAP`).
     """
     import cv2
 
@@ -143,7 +147,7 @@ def build_face_sets(lfw: Path, donors, limit: int | None = 1200, cache: Path | N
     from ..landmarks.align import transform_points
     from ..replace.swap import SwapSettings, replace_with_donor
 
-    settings = settings or SwapSettings()
+    settings = settings or SwapSettings(**TRAIN_SWAP)
     paths, lms = _landmarks(training_images(lfw, limit), cache)
     if not paths:
         raise ValueError(f"no usable training faces under {lfw}")
@@ -164,5 +168,5 @@ def build_face_sets(lfw: Path, donors, limit: int | None = 1200, cache: Path | N
                     [str(p) for p in paths])
 
 
-__all__ = ["SIZE", "MARGIN", "CANVAS", "FaceSets", "pair_identities", "training_images",
+__all__ = ["SIZE", "MARGIN", "CANVAS", "TRAIN_SWAP", "FaceSets", "pair_identities", "training_images",
            "canvas_matrix", "build_face_sets"]

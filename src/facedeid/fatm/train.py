@@ -126,7 +126,7 @@ def train(sets, cfg: TrainConfig, out: Path | None = None, donors_meta: dict | N
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses[s].append(float(loss))
+        losses[s].append(float(loss.detach()))
         done = step + 1
         if done % cfg.log_every == 0:
             recent = {n: round(float(np.mean(v[-50:])), 4) for n, v in zip(sets.names, losses) if v}

@@ -33,14 +33,14 @@ DEFAULTS: dict[str, Any] = {
     "color": 1.0,             # Lab statistics transfer strength, 0..1
     "shading": True,          # carry the target's low-frequency shading over
     "smooth": 0.08,           # soft mask edge, sigma as a fraction of the inter-ocular distance
-    "scale": 1.15,            # mask polygon scale about its centre
-    "reshape": 1.0,           # move brows/eyes/nose this far towards the donor's proportions
+    "scale": 1.25,            # mask polygon scale about its centre
+    "reshape": 0.5,           # move brows/eyes/nose this far towards the donor's proportions
     "keep_mouth": True,       # keep the target's mouth opening (teeth): expression
     "attacker": "sface",      # judge(s) of identity: "sface", "dlib", "facenet", "sface+dlib", "none"
     "margin": 0.1,            # a donor must be farther than threshold * (1 + margin)
     "verify": True,           # re-check the result and try the next donor if it still matches
     "tries": 4,               # donors tried per face with verify
-    "min_iod": 12.0,          # smaller faces (inter-ocular distance, pixels) fall back
+    "min_iod": 8.0,           # smaller faces (inter-ocular distance, pixels) fall back
     "max_yaw": 0.7,           # more turned faces (0 frontal .. 1 profile) fall back
 }
 

@@ -55,8 +55,8 @@ class SwapSettings:
     color: float = 1.0
     shading: bool = True
     smooth: float = 0.08
-    scale: float = 1.15
-    reshape: float = 1.0
+    scale: float = 1.25
+    reshape: float = 0.5
     keep_mouth: bool = True
 
     def __post_init__(self) -> None:

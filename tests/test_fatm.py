@@ -1,0 +1,131 @@
+"""Seed 004's FATM (issue 7, stage 2): model, augmentation, training, inference, method, CLI.
+
+Torch is the optional ``torch`` extra; the ``dev`` extra installs it, so these tests run
+wherever the test suite is installed with ``make``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the torch extra (pip install 'facedeid[torch]') is needed")
+
+from facedeid.fatm.data import CANVAS, FaceSets  # noqa: E402
+from facedeid.fatm.model import FATM, SIZE  # noqa: E402
+from facedeid.fatm.train import TrainConfig, augment, train  # noqa: E402
+
+
+def test_model_follows_seed_004_at_reduced_width():
+    m = FATM(["real", "a", "b"], width_div=16)
+    convs = [c.out_channels for c in m.encoder.convs]
+    assert convs == [128 // 16, 256 // 16, 512 // 16, 1024 // 16]
+    assert all(c.kernel_size == (5, 5) and c.stride == (2, 2) for c in m.encoder.convs)
+    assert m.encoder.fc1.out_features == 1024 // 16
+    assert m.encoder.fc2.out_features == 4 * 4 * (1024 // 16)
+    ups = [u.conv.out_channels // 4 for u in m.decoders[0].ups]
+    assert ups == [512 // 16, 256 // 16, 128 // 16, 64 // 16]
+    x = torch.rand(2, 3, SIZE, SIZE)
+    y = m(x, 1).detach()
+    assert y.shape == (2, 3, SIZE, SIZE) and float(y.min()) >= 0 and float(y.max()) <= 1
+    with pytest.raises(ValueError):
+        FATM(["only"])
+
+
+def test_augment_is_seeded_and_keeps_range_and_size():
+    x = torch.rand(4, 3, CANVAS, CANVAS)
+    a = augment(x, torch.Generator().manual_seed(1))
+    b = augment(x, torch.Generator().manual_seed(1))
+    c = augment(x, torch.Generator().manual_seed(2))
+    assert a.shape == (4, 3, SIZE, SIZE)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
+
+
+def _tiny_sets(n=12) -> FaceSets:
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:CANVAS, 0:CANVAS]
+    base = ((xx - CANVAS / 2) ** 2 / 500 + (yy - CANVAS / 2) ** 2 / 700 < 1.0)
+    sets = []
+    for colour in ((200, 150, 120), (90, 60, 50), (160, 190, 220)):
+        imgs = np.zeros((n, CANVAS, CANVAS, 3), np.uint8)
+        for i in range(n):
+            imgs[i] = rng.integers(0, 40, (CANVAS, CANVAS, 3))
+            imgs[i][base] = colour
+        sets.append(imgs)
+    return FaceSets(["real", "avg-a", "avg-b"], sets, [f"s{i}" for i in range(n)])
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fatm") / "fatm.pt"
+    cfg = TrainConfig(steps=60, width_div=16, batch=4, lr=2e-3, seed=0, log_every=30)
+    _, summary = train(_tiny_sets(), cfg, out=out)
+    return out, summary
+
+
+def test_training_lowers_the_l1_error_and_is_reproducible(tiny_weights, tmp_path):
+    path, summary = tiny_weights
+    hist = summary["history"]
+    assert summary["steps_done"] == 60 and len(hist) == 2
+    first = np.mean(list(hist[0]["l1"].values()))
+    last = np.mean(list(hist[-1]["l1"].values()))
+    assert last < first
+    again = tmp_path / "again.pt"
+    train(_tiny_sets(), TrainConfig(steps=60, width_div=16, batch=4, lr=2e-3, seed=0, log_every=30),
+          out=again)
+    a = torch.load(path, weights_only=True)["state"]
+    b = torch.load(again, weights_only=True)["state"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_saved_weights_hold_the_encoder_and_donor_decoders_only(tiny_weights):
+    from facedeid.fatm.infer import load_fatm
+
+    path, _ = tiny_weights
+    fatm = load_fatm(path)
+    assert fatm.donors == ["avg-a", "avg-b"]
+    face = np.full((SIZE, SIZE, 3), 128, np.uint8)
+    out = fatm.synthesize(face, 1)
+    assert out.shape == (SIZE, SIZE, 3) and out.dtype == np.uint8
+    assert not np.array_equal(fatm.synthesize(face, 0), out)
+
+
+def test_missing_weights_say_how_to_train(tmp_path):
+    from facedeid.errors import ModelNotFoundError
+    from facedeid.fatm.infer import load_fatm
+
+    with pytest.raises(ModelNotFoundError, match="train-fatm"):
+        load_fatm(tmp_path / "none.pt")
+
+
+def test_method_fatm_on_a_real_face(tiny_weights, data_dir):
+    from facedeid.evaluate.datasets import load_rgb
+    from facedeid.pipeline import Anonymizer
+
+    path, _ = tiny_weights
+    img = load_rgb(sorted((data_dir / "lfw" / "images" / "Adam_Sandler").iterdir())[0])
+    anon = Anonymizer(method="fatm", seed=0, weights=str(path), attacker="none")
+    res = anon.anonymize(img)
+    face = max(res.faces, key=lambda f: f.area)
+    rec = res.record["faces"][res.faces.index(face)]
+    assert rec["method"] == "fatm" and rec["painted"]
+    changed = np.any(res.image != img, axis=2)
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    assert changed[y0:y1, x0:x1].mean() > 0.3
+    assert not changed[:, :10].any()
+    again = Anonymizer(method="fatm", seed=0, weights=str(path), attacker="none").anonymize(img)
+    assert np.array_equal(again.image, res.image)
+
+
+def test_train_fatm_command_on_lfw(data_dir, tmp_path, capsys):
+    from facedeid.cli import main
+
+    out = tmp_path / "w.pt"
+    rc = main(["train-fatm", "--data", str(data_dir), "--limit", "6", "--steps", "8",
+               "--width-div", "16", "--batch", "2", "--donors", "2", "-o", str(out)])
+    assert rc == 0 and out.is_file()
+    payload = torch.load(out, weights_only=True)
+    assert payload["config"]["set_names"][0].startswith("avg-")
+    assert payload["summary"]["steps_done"] == 8
+    assert payload["summary"]["data"]["stage1_settings"]["region"] == "face_outline"
