@@ -370,3 +370,15 @@ def test_donor_folder_errors_are_clear(tmp_path):
     (tmp_path / "blank.png").write_bytes(b"")
     with pytest.raises(InputError):
         photo_donors(tmp_path)
+
+
+def test_gan_donors_are_synthetic_faces_with_landmarks():
+    pytest.importorskip("torch", reason="donors=gan needs the torch extra")
+    from facedeid.replace.gan import generate_faces, generate_gan_donors
+
+    faces = generate_faces(3, seed=1)
+    assert faces.shape == (3, 64, 64, 3) and faces.dtype == np.uint8
+    assert np.array_equal(faces, generate_faces(3, seed=1))
+    pool = generate_gan_donors(2, seed=0)
+    assert 1 <= len(pool) <= 2
+    assert all(d.source == "gan" and d.landmarks.shape == (68, 2) for d in pool.donors)
