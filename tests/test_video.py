@@ -431,6 +431,35 @@ def test_paint_takes_one_generator_per_face():
         anon.paint(img, faces, rngs=g[:1])
 
 
+def test_video_detection_defaults():
+    from facedeid.video import DETECT_MAX_SIDE, VIDEO_DETECTOR, video_detection
+
+    plain = Anonymizer("pixelate")                       # no detector named
+    a = video_detection(plain, 640, 360)
+    assert a is not plain and a.detector_name == VIDEO_DETECTOR and a.scale is None
+    assert plain.detector_name != VIDEO_DETECTOR or plain.detector_explicit is False
+    big = video_detection(plain, 1920, 1080)
+    assert big.detector_name == VIDEO_DETECTOR and big.scale == DETECT_MAX_SIDE / 1920
+    assert video_detection(plain, 1080, 1920, None).scale is None          # full resolution asked
+    named = Anonymizer("pixelate", detector="yunet-tiled")
+    assert video_detection(named, 640, 360) is named                       # the user's choice
+    assert video_detection(named, 1280, 720).detector_name == "yunet-tiled"
+    scaled = Anonymizer("pixelate", detector="yunet", scale=1.0)
+    assert video_detection(scaled, 3840, 2160) is scaled                   # its own scale wins
+
+
+def test_large_frames_are_detected_on_a_scaled_copy(tmp_path):
+    src = tmp_path / "big.mp4"
+    make_clip(src, n=3, size=(1280, 720))
+    anon = Anonymizer("blur")
+    s = anonymize_video(src, tmp_path / "out.mp4", anon, progress=False)
+    assert s.detector["name"] == "yunet" and s.detector["scale"] == 0.75
+    assert "ScaledDetector" in s.detector["repr"]
+    from facedeid.detect import DEFAULT_DETECTOR
+
+    assert (anon.detector_name, anon.scale) == (DEFAULT_DETECTOR, None)     # caller's untouched
+
+
 def make_subtitled(path, fmt, codec, n=10):
     """A clip with a text subtitle stream (raw packets muxed, no encoder needed)."""
     import struct
@@ -706,9 +735,8 @@ def magenta_fraction(img, box):
 
 
 def judge_for(anon):
-    """The judge: the same detector, at a threshold no lower than the pipeline's
-    (faces the pipeline could not see are the detector's business, not video's)."""
-    return Anonymizer(detector=anon.detector_name, threshold=max(0.5, anon.detector.threshold))
+    """The issue's judge: YuNet at score 0.5 on the full-resolution input frame."""
+    return Anonymizer(detector="yunet", threshold=0.5, scale=1.0)
 
 
 @pytest.mark.data

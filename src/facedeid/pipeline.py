@@ -111,6 +111,9 @@ class Anonymizer:
             raise ValueError(f"fallback method '{fallback}' itself needs landmarks")
         self.fallback_params = self.fallback.params()
         self.detector_name = detector or DEFAULT_DETECTOR
+        #: False when no detector was named: video then uses its own measured default
+        #: (``facedeid.video.VIDEO_DETECTOR``), images the image default.
+        self.detector_explicit = detector is not None
         self.threshold = threshold
         self.scale = scale
         self.shape = shape

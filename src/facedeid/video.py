@@ -57,6 +57,17 @@ LOOKAHEAD_SECONDS = 0.5
 #: The look-ahead buffer never holds more than this many bytes of frames.
 MAX_BUFFER_BYTES = 1 << 30
 _FALLBACK_FPS = 25.0
+#: The detector video uses when the Anonymizer names none (``facedeid anonymize`` without
+#: ``--detector``): YuNet at its recall-first threshold. The image default adds a tiled
+#: small-face pass and a CenterFace pass, at 3-10x the cost per frame; in video the
+#: tracker (hold, look-ahead, interpolation) covers a face the detector misses for a few
+#: frames. Measured in ``benchmarks/bench_video.py`` (docs/VIDEO.md).
+VIDEO_DETECTOR = "yunet"
+#: Frames whose longer side exceeds this many pixels are detected on a copy scaled down to
+#: it (the painted boxes are mapped back to full resolution), unless the Anonymizer has a
+#: ``scale`` of its own. 1080p is detected at 960x540: faces of 20+ px stay >= 10 px,
+#: YuNet's smallest; pass ``detect_max_side=None`` (CLI ``--scale 1``) for full resolution.
+DETECT_MAX_SIDE = 960
 
 
 @dataclass
@@ -125,6 +136,37 @@ class VideoSummary:
                 parts.append(f"{self.corrupt_frames} damaged frame(s) kept as decoded")
             s += "; WARNING: " + ", ".join(parts) + "; the output holds every decodable frame"
         return s
+
+
+def video_detection(anonymizer, width: int, height: int,
+                    max_side: int | None = DETECT_MAX_SIDE):
+    """The Anonymizer that detects in a ``width x height`` video: ``anonymizer`` itself,
+    or a copy using :data:`VIDEO_DETECTOR` (when it names no detector) and/or detecting
+    on a copy of the frame scaled to ``max_side`` (when larger, and it has no ``scale``).
+
+    >>> from facedeid.pipeline import Anonymizer
+    >>> a = video_detection(Anonymizer("pixelate"), 1920, 1080)
+    >>> a.detector_name, a.scale
+    ('yunet', 0.5)
+    >>> b = Anonymizer(detector="yunet-tiled", scale=1.0)
+    >>> video_detection(b, 1920, 1080) is b
+    True
+    """
+    name = getattr(anonymizer, "detector_name", None)
+    explicit = getattr(anonymizer, "detector_explicit", True)
+    scale = getattr(anonymizer, "scale", 1.0)
+    new_name = VIDEO_DETECTOR if not explicit and name != VIDEO_DETECTOR else name
+    new_scale = scale
+    if scale is None and max_side and max(width, height) > max_side:
+        new_scale = round(max_side / max(width, height), 4)
+    if (new_name, new_scale) == (name, scale):
+        return anonymizer
+    import copy
+
+    anon = copy.copy(anonymizer)
+    anon.detector_name, anon.scale = new_name, new_scale
+    anon._detector = None          # built on first use with the new name and scale
+    return anon
 
 
 def _summary_path(audit_path: Path) -> Path:
@@ -255,6 +297,7 @@ def anonymize_video(
     queue_size: int = 8,
     on_paint: Callable[[int, np.ndarray, np.ndarray, list, list[dict]], None] | None = None,
     pix_fmt: str | None = None,
+    detect_max_side: int | None = DETECT_MAX_SIDE,
 ) -> VideoSummary:
     """De-identify every face of a video file or stream; write a new video.
 
@@ -264,7 +307,9 @@ def anonymize_video(
         dst: output file; its extension picks the container (``.mp4``, ``.mov``,
             ``.mkv``, ``.webm``, ``.avi``, ``.gif``, ``.h264``, ``.h265``, ``.ts``).
         anonymizer: a :class:`~facedeid.pipeline.Anonymizer` (method, detector,
-            threshold, scale, shape...); used from the calling thread only.
+            threshold, scale, shape...); used from the calling thread only. One built
+            without a detector name detects with :data:`VIDEO_DETECTOR` here (a copy
+            is used; the caller's Anonymizer is not changed).
         hold: frames a face stays painted after its last detection (None: 0.5 s).
         lookahead: frames of look-ahead; a face found late is painted this many
             frames back (None: 0.5 s, capped to keep the buffer under 1 GiB).
@@ -294,6 +339,9 @@ def anonymize_video(
             mode (:mod:`facedeid.keys.video`) encrypts the original regions here.
         pix_fmt: the encoder's pixel format (None: the source's where the encoder
             takes it); e.g. ``bgr0`` with ``codec="ffv1"`` stores the RGB frames losslessly.
+        detect_max_side: detect on a copy scaled so its longer side is at most this
+            many pixels (None: full resolution); ignored when the Anonymizer has a
+            ``scale`` of its own. See :data:`DETECT_MAX_SIDE`.
 
     Returns:
         a :class:`VideoSummary`.
@@ -322,7 +370,7 @@ def anonymize_video(
                     audit_path=Path(audit_path) if audit_path else None, progress=progress,
                     scene_cuts=scene_cuts, finish_on_interrupt=finish_on_interrupt,
                     on_frame=on_frame, queue_size=queue_size, protect=protect,
-                    on_paint=on_paint, pix_fmt=pix_fmt)
+                    on_paint=on_paint, pix_fmt=pix_fmt, detect_max_side=detect_max_side)
     finally:
         if not getattr(reader, "in_use", False):   # never close under a stuck decoder thread
             reader.close()
@@ -331,7 +379,7 @@ def anonymize_video(
 def _run(reader: VideoReader, src: str, dst: Path, fmt: str, anonymizer, *, t0, hold, lookahead,
          codec, crf, preset, strip_metadata, audit_path, progress, scene_cuts,
          finish_on_interrupt, on_frame, queue_size, protect, on_paint=None,
-         pix_fmt=None) -> VideoSummary:
+         pix_fmt=None, detect_max_side=DETECT_MAX_SIDE) -> VideoSummary:
     first = reader.first_frame()                 # InputError when nothing decodes
     info: VideoInfo = reader.info()
     fps = float(info.rate) if info.rate else None
@@ -347,6 +395,7 @@ def _run(reader: VideoReader, src: str, dst: Path, fmt: str, anonymizer, *, t0, 
     tracker = Tracker(hold=hold, lookahead=lookahead, size=(disp_w, disp_h))
     cutter = SceneCutDetector() if scene_cuts else None
     seed = anonymizer.seed if getattr(anonymizer, "seed", None) is not None else secrets.randbits(63)
+    anonymizer = video_detection(anonymizer, disp_w, disp_h, detect_max_side)
 
     summary.method = {"name": anonymizer.method.name} if hasattr(anonymizer, "method") else {}
     try:
