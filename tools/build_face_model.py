@@ -274,6 +274,40 @@ def ksame_pool(faces: FaceSet, textures: np.ndarray, mean_shape: np.ndarray, k: 
     return arrays, meta
 
 
+def membership_signal(train_textures: np.ndarray, heldout_textures: np.ndarray,
+                      mean: np.ndarray, comps: np.ndarray) -> dict:
+    """How well the shipped eigenfaces tell a training face from a new one.
+
+    The privacy risk of shipping principal components is membership
+    inference: a training face is reconstructed slightly better than a new
+    one.  Returns the mean reconstruction residual (RMS, [0, 1] scale) of both
+    sets and the AUC of the best attacker that thresholds the residual (0.5 =
+    chance, 1 = certain).
+    """
+    def resid(t):
+        x = t.reshape(len(t), -1).astype(np.float64) - mean
+        r = x - (x @ comps.T) @ comps
+        return np.sqrt((r ** 2).mean(axis=1))
+
+    a, b = resid(train_textures), resid(heldout_textures)
+    allv = np.concatenate([a, b])
+    ranks = np.empty(len(allv))
+    ranks[np.argsort(allv, kind="mergesort")] = np.arange(1, len(allv) + 1)
+    auc = (ranks[len(a):].sum() - len(b) * (len(b) + 1) / 2) / (len(a) * len(b))
+    return {"membership_auc": float(auc), "residual_train": float(a.mean()),
+            "residual_heldout": float(b.mean()), "n_train_checked": len(a), "n_heldout": len(b)}
+
+
+def heldout_images(images_root: Path, pair_names: set[str], n: int) -> list[Path]:
+    """First image of the first ``n`` pair identities (sorted): people the model never saw."""
+    out = []
+    for name in sorted(pair_names)[:n]:
+        files = sorted((images_root / name).glob("*.jpg"))
+        if files:
+            out.append(files[0])
+    return out
+
+
 # ------------------------------------------------------------------ writing
 def write_model(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """Write the model atomically (compressed npz with a JSON ``meta`` entry)."""
@@ -293,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--components", type=int, default=100)
     ap.add_argument("--max-dominance", type=float, default=0.05)
     ap.add_argument("--limit", type=int, default=None, help="use only the first N images (testing)")
+    ap.add_argument("--heldout", type=int, default=300,
+                    help="evaluation-pair people used to measure the membership signal")
     ap.add_argument("--pool-k", type=int, default=10,
                     help="k-Same pool: people averaged into each pool face (default 10)")
     ap.add_argument("--pool-size", type=int, default=100,
@@ -311,6 +347,17 @@ def main(argv: list[str] | None = None) -> int:
     textures = shape_free_textures(faces, arrays["mean_shape"], args.size)
     tex_arrays, tex_meta = eigenfaces(textures, args.components, args.max_dominance)
     arrays.update(tex_arrays)
+    # privacy check: membership inference from the shipped components (recorded, not shipped data)
+    held = detect_landmarks(heldout_images(lfw / "images", exclude, args.heldout),
+                            cache=cache_dir() / "face_model")
+    n = len(held.paths)
+    mean = tex_arrays["texture_mean"].astype(np.float64).reshape(-1)
+    comps = tex_arrays["texture_components"].astype(np.float64).reshape(args.components, -1)
+    comps = np.linalg.qr(comps.T)[0].T
+    tex_meta.update(membership_signal(textures[:: max(1, len(textures) // n)][:n],
+                                      shape_free_textures(held, arrays["mean_shape"], args.size),
+                                      mean, comps))
+    print(f"  membership AUC {tex_meta['membership_auc']:.3f} (0.5 = chance)")
     pool_meta = None
     if args.pool_size > 0:
         pool_arrays, pool_meta = ksame_pool(faces, textures, arrays["mean_shape"], args.pool_k,
