@@ -260,7 +260,7 @@ class Anonymizer:
                 painted = method(crop, local, {**params, "rng": rngs[index]})
             if painted.shape != crop.shape or painted.dtype != crop.dtype:
                 raise RuntimeError(f"method '{method.name}' changed the crop's shape or dtype")
-            out = composite.paste(out, painted, mask, bbox)
+            out = composite.paste(out, painted, mask, bbox, out=out)   # in place: out is ours
             rec["painted"] = True
             records.append(rec)
         return out, records
