@@ -1,6 +1,7 @@
 """Natural face replacement (issue 7): ``replace`` (stage 1) and ``fatm`` (stage 2) on LFW.
 
     .venv/bin/python -m benchmarks.bench_replace [--pairs 300] [--workers 2] [--time-faces 40]
+        [--methods SPEC ...] [--name bench_replace]
 
 1. ``facedeid evaluate`` (:func:`facedeid.evaluate.run_evaluation`) on a seeded
    sample of ``--pairs`` pairs of LFW View 1 ``pairsDevTrain.txt`` (half
@@ -215,11 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-faces", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="replace only (smoke run)")
+    ap.add_argument("--methods", nargs="+", default=None,
+                    help="method specs to run instead of the default set (e.g. fatm)")
+    ap.add_argument("--name", default="bench_replace",
+                    help="results name (bench_replace -> results/replace.json)")
     args = ap.parse_args(argv)
 
     lfw = require_data("lfw")
     set_threads(args.threads)
-    methods = specs(args.quick)
+    methods = args.methods or specs(args.quick)
     t0 = time.perf_counter()
     result = evaluate(lfw, methods, args.pairs, args.workers, args.seed)
     eval_s = time.perf_counter() - t0
@@ -239,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                "evaluation_seconds": round(eval_s, 1), "rows": rows, "times": times,
                "notes": result.to_dict().get("notes", [])}
     packages = ["facedeid", "numpy", "opencv-python-headless", "onnxruntime", "dlib-bin", "torch"]
-    out = write_results("bench_replace", payload, markdown(rows, times, args.pairs, meta), packages)
+    out = write_results(args.name, payload, markdown(rows, times, args.pairs, meta), packages)
     print(out.with_suffix(".md").read_text())
     return 0
 
