@@ -7,8 +7,8 @@ blended in with seed 004's landmark mask (:mod:`facedeid.replace.swap`).
 
 With ``verify`` (default) the result is checked with the judging attacker(s):
 if the new face still matches the original at the attacker's threshold, the
-next donor is tried (up to ``tries``); if none passes, the most distant result
-is kept.  Faces the method cannot handle -- no landmarks, too small
+next donor is tried (up to ``tries``); if none passes, the first donor's result
+is kept (so that one video track keeps its donor in every frame).  Faces the method cannot handle -- no landmarks, too small
 (``min_iod``), turned to profile (``max_yaw``) -- raise
 :class:`~facedeid.methods.base.CannotPaint`, and the Anonymizer paints them with
 its fallback (``--fallback``, blackout by default) and records why.
@@ -200,13 +200,17 @@ def replace_face(crop: np.ndarray, face: Face, params: dict[str, Any],
         params["rng"].shuffle(order)
     tries = max(1, int(params.get("tries", DEFAULTS["tries"])))
     verify = bool(params.get("verify", DEFAULTS["verify"])) and judges and targets is not None
-    best, best_score = None, -np.inf
+    # the first candidate whose result the judges no longer match; if none passes, the
+    # first candidate (not the "best" one: in video that choice would flicker between
+    # frames, while the first candidate of a track is the same in every frame)
+    first = None
     for cand in order[:tries] if verify else order[:1]:
         rendered, cov, new_lm = render(rgb, lm, cand)
         mouth = mouth_from_target(rgb, lm, new_lm) if settings.keep_mouth else None
         out = merge(rendered, cov, rgb, lm, settings, mouth)
+        if first is None:
+            first = out
         if not verify:
-            best = out
             break
         score = np.inf
         for att, tgt in zip(judges, targets):
@@ -214,11 +218,9 @@ def replace_face(crop: np.ndarray, face: Face, params: dict[str, Any],
                 continue
             e = np.asarray(att.embed_at(out, pts5), np.float64)
             score = min(score, float(att.pair_distance(e, tgt)[0]) / att.threshold)
-        if score > best_score:
-            best, best_score = out, score
         if score > 1.0:
-            break
-    return from_rgb8(best, rgb, crop)
+            return from_rgb8(out, rgb, crop)
+    return from_rgb8(first, rgb, crop)
 
 
 def _replace(crop: np.ndarray, face: Face, params: dict[str, Any]) -> np.ndarray:
