@@ -18,6 +18,7 @@ import time
 BENCHMARKS = [
     "bench_detection",     # WIDER FACE recall vs deface (issue: image pipeline)
     "bench_throughput",    # images/s vs deface
+    "bench_video",         # video: exposure, fps, memory, audio vs deface (issue 4)
     "bench_attackers",     # attackers' clean LFW accuracy and speed
     "bench_evaluation",    # facedeid evaluate: one method, 2,200 LFW pairs, 3 attackers
     "bench_keys",          # reversible mode: recovery, payload size, overhead, leakage, seed 000
