@@ -382,3 +382,25 @@ def test_gan_donors_are_synthetic_faces_with_landmarks():
     pool = generate_gan_donors(2, seed=0)
     assert 1 <= len(pool) <= 2
     assert all(d.source == "gan" and d.landmarks.shape == (68, 2) for d in pool.donors)
+
+
+def test_one_video_track_keeps_its_donor_across_frames(astronaut):
+    """Video keys each face's generator by its track id (Anonymizer.rng_for(track, seed)):
+    the donor choice for a track is the same in every frame, even as the face moves."""
+    import cv2
+
+    from facedeid.methods.replace import _prepare
+    from facedeid.pipeline import Anonymizer
+
+    anon = Anonymizer(method="replace", seed=5)
+    frames = [astronaut, cv2.warpAffine(astronaut, np.float32([[1, 0, 6], [0, 1, -4]]), (512, 512),
+                                        borderMode=cv2.BORDER_REPLICATE)]
+    firsts = []
+    for frame in frames:
+        faces = anon.add_landmarks(frame, anon.detect(frame))
+        faces = [f.replace(face_id=7) for f in faces]           # the track id
+        extras = _prepare(frame, faces, anon.params, [anon.rng_for(7, 5) for _ in faces])
+        firsts.append(extras[0]["_donor_order"][0])
+    assert firsts[0] == firsts[1]
+    other = _prepare(frames[0], faces[:1], anon.params, [anon.rng_for(8, 5)])[0]["_donor_order"][0]
+    assert other != firsts[0]          # another person (track) draws another donor
