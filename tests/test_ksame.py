@@ -138,6 +138,16 @@ def test_single_photo_uses_the_shipped_pool(data_dir: Path):
     assert out.shape == photo.shape and np.abs(out.astype(int) - photo.astype(int)).max() > 40
 
 
+def test_paint_without_extras_groups_the_image_alone(encoded_faces):
+    """Video paints frame by frame through Anonymizer.paint: each frame's faces are
+    completed by the pool there too (never the fallback for lack of a group)."""
+    images, faces = encoded_faces
+    anon = Anonymizer("ksame-m", strength=10, seed=0)
+    out, records = anon.paint(images[0], faces[0])
+    assert records[0]["method"] == "ksame-m" and records[0]["group"]["source"] == "pool"
+    assert not np.array_equal(out, images[0])
+
+
 def test_gallery_completes_groups_and_too_small_a_gallery_is_an_error(data_dir, folder, tmp_path,
                                                                       capsys):
     gallery = tmp_path / "gallery"

@@ -209,7 +209,9 @@ class Anonymizer:
                 ``rng_for(track_id, video_seed)`` so a person's parameters stay constant
                 across frames); None: ``rng_for(position in faces)``.
             extras: per face, extra params for the method (a dataset method's group
-                average, see :mod:`facedeid.batch`); None: from ``method.prepare``.
+                average, see :mod:`facedeid.batch`); None: from ``method.prepare``, or
+                for a dataset method (k-Same) this image's faces grouped alone, completed
+                by its gallery or the shipped pool (:func:`facedeid.batch.image_extras`).
                 An extra ``record`` entry goes to the face's record as ``group``.
         """
         if rngs is not None and len(rngs) != len(faces):
@@ -221,6 +223,10 @@ class Anonymizer:
             rngs = [self.rng_for(index) for index in range(len(faces))]
         if extras is not None and len(extras) != len(faces):
             raise ValueError(f"extras has {len(extras)} entries for {len(faces)} face(s)")
+        if extras is None and self.method.batch is not None and faces:
+            from .batch import image_extras  # a dataset method on one image: its faces alone
+
+            extras = image_extras(self, image, faces)
         if extras is None:
             extras = [{} for _ in faces]
             if self.method.prepare is not None and faces:
@@ -272,9 +278,7 @@ class Anonymizer:
         Args:
             image: ``H x W`` or ``H x W x C`` array (RGB(A), uint8 or uint16).
             faces: faces to paint; None runs the detector.
-            extras: per face, extra method params (see :meth:`paint`). A dataset
-                method (k-Same) given none groups this image's faces alone, completed
-                by its gallery or the shipped pool (:func:`facedeid.batch.image_extras`).
+            extras: per face, extra method params (see :meth:`paint`).
         """
         image = np.asarray(image)
         if image.ndim not in (2, 3) or image.size == 0:
@@ -284,10 +288,6 @@ class Anonymizer:
             faces = self.detect(image)
         if self.needs_landmarks68 and faces:
             faces = self.add_landmarks(image, faces)
-        if extras is None and self.method.batch is not None and faces:
-            from .batch import image_extras
-
-            extras = image_extras(self, image, faces)
         out, face_records = self.paint(image, faces, extras=extras)
         record = {
             "detector": self.detector_config() if detected else {"name": "given"},
