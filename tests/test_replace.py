@@ -404,3 +404,16 @@ def test_one_video_track_keeps_its_donor_across_frames(astronaut):
     assert firsts[0] == firsts[1]
     other = _prepare(frames[0], faces[:1], anon.params, [anon.rng_for(8, 5)])[0]["_donor_order"][0]
     assert other != firsts[0]          # another person (track) draws another donor
+
+
+def test_cli_donors_folder_and_its_error(astronaut, tmp_path, capsys):
+    import imageio.v2 as iio
+
+    from facedeid.cli import main
+
+    src = tmp_path / "a.png"
+    iio.imwrite(src, astronaut)
+    rc = main(["anonymize", str(src), "-o", str(tmp_path / "o.png"), "--method", "replace",
+               "--donors", str(tmp_path / "missing"), "-p", "attacker=none"])
+    assert rc != 0 and "donor folder not found" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()

@@ -75,6 +75,8 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
     params = _parse_params(args.param)
     if args.gallery is not None:
         params["gallery"] = args.gallery
+    if args.donors is not None:
+        params["donors"] = args.donors
     anon = Anonymizer(method=args.method, strength=args.strength, detector=args.detector,
                       threshold=args.threshold, scale=args.scale, shape=args.shape,
                       mask_scale=args.mask_scale, feather=args.feather, seed=args.seed,
@@ -303,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="k-Same methods: folder of extra faces (each a different person) that may "
                         "complete groups; without it a folder with fewer than k faces uses the "
                         "shipped pool of k-averaged faces")
+    p.add_argument("--donors", default=None, metavar="DIR",
+                   help="replace/fatm: a folder of consented donor photos (default: the shipped "
+                        "k-averaged faces, nobody's; 'gan' for synthetic faces); see docs/REPLACE.md")
     p.add_argument("--seed", type=int, default=None, help="seed for stochastic methods")
     p.add_argument("--keep-metadata", action="store_true",
                    help="keep safe metadata (never GPS or the EXIF thumbnail); default: strip all")
