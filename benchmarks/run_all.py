@@ -23,6 +23,7 @@ BENCHMARKS = [
     "bench_evaluation",    # facedeid evaluate: one method, 2,200 LFW pairs, 3 attackers
     "bench_keys",          # reversible mode: recovery, payload size, overhead, leakage, seed 000
     "bench_reconstruction",  # seed formulas, pca/svd/hypersphere vs 3 attackers, seed 000 recovery
+    "bench_align",         # alignment / piecewise-affine round trips and speed
     "bench_ksame",         # k-Same family (pixel, eigen, m) at k=2,5,10 vs 3 attackers, grouped set
     "bench_replace",       # natural face replacement (replace, fatm) vs 3 attackers, utility, time
 ]
