@@ -17,11 +17,11 @@ def add_fatm_command(sub) -> None:
                    help="shared data folder holding lfw/ (default: $FACEDEID_DATA)")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="weights file (default: the package's facedeid/data/fatm.pt)")
-    p.add_argument("--steps", type=int, default=3000, help="training steps (batches), default 3000")
+    p.add_argument("--steps", type=int, default=1500, help="training steps (batches), default 1500")
     p.add_argument("--width-div", type=int, default=8,
                    help="divide seed 004's layer widths by this (1 = the seed's; default 8 for CPU)")
     p.add_argument("--donors", type=int, default=3, help="donor decoders (seed 004: 2 to 3); default 3")
-    p.add_argument("--limit", type=int, default=1200, help="real training faces, default 1200")
+    p.add_argument("--limit", type=int, default=800, help="real training faces, default 800")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=0)

@@ -130,7 +130,7 @@ def _landmarks(paths: list[Path], cache: Path | None) -> tuple[list[Path], np.nd
     return [p for p, k in zip(paths, keep) if k], lm
 
 
-def build_face_sets(lfw: Path, donors, limit: int | None = 1200, cache: Path | None = None,
+def build_face_sets(lfw: Path, donors, limit: int | None = 800, cache: Path | None = None,
                     settings=None) -> FaceSets:
     """The real set and one stage-1 set per donor (see the module docstring).
 

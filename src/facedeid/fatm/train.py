@@ -1,6 +1,6 @@
 """Training the FATM (seed 004, section 3.2), reproducibly.
 
-    facedeid train-fatm [--steps 3000] [--width-div 8] [--donors 3] [--limit 1200] \
+    facedeid train-fatm [--steps 1500] [--width-div 8] [--donors 3] [--limit 800] \
         [--seed 0] [--device auto] [-o src/facedeid/data/fatm.pt]
 
 Seed 004's procedure: the encoder-decoder pair ``E-D_i`` is updated on a batch
@@ -13,7 +13,7 @@ horizontal mirroring, and random brightness, contrast, colour saturation
 
 Where we differ from the seed, and why: widths divided by ``width_div`` (8 on
 CPU), batch 16 instead of 64, learning rate 5e-4 instead of 5e-5 and a few
-thousand steps instead of 10^6 (a 2-core CPU, half an hour); the face sets are
+thousand steps instead of 10^6 (a shared 2-core CPU, about half an hour); the face sets are
 made by stage 1 (:mod:`.data`).  Everything is seeded (``--seed``; torch in
 deterministic mode, one thread), so the same data and step count give the same
 weights.
@@ -38,10 +38,10 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "fatm.pt"
 
 @dataclass
 class TrainConfig:
-    steps: int = 3000
+    steps: int = 1500
     width_div: int = 8
     n_donors: int = 3
-    limit: int | None = 1200
+    limit: int | None = 800
     batch: int = 16
     lr: float = 5e-4
     seed: int = 0
