@@ -165,10 +165,11 @@ def read_aligned_image(path: str | Path, size: int, what: str) -> np.ndarray:
     px = np.asarray(loaded.pixels)
     h, w = px.shape[:2]
     if (h, w) != (size, size):
+        hint = (f"set size={w} if it is an aligned face" if h == w
+                else "an aligned face is square")
         raise InputError(
             f"{path}: {what} is {w}x{h} pixels but the aligned frame is {size}x{size} "
-            f"(set size={w} if it is aligned, or align it with facedeid.methods.seed_formulas."
-            "aligned_key_from_photo)")
+            f"({hint}; make one from a photo with facedeid.methods.seed_formulas.aligned_key_from_photo)")
     x = px.astype(np.float64) * (255.0 / dtype_max(px.dtype))
     if x.ndim == 3 and x.shape[2] in (2, 4):
         x = x[..., : x.shape[2] - 1]
