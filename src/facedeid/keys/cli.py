@@ -179,7 +179,8 @@ def _describe_text(info: dict) -> str:
              f"method {info['method']}, key: {info['key']}, {info['bytes']} bytes"]
     for u in info["faces"]:
         lines.append(f"  {info['unit_name']} {u['id']}: {u['entries']} entr{'y' if u['entries'] == 1 else 'ies'}"
-                     + (f", box {u['box']}" if u.get("box") else ""))
+                     + (f", box {u['box']}" if u.get("box") else "")
+                     + (f", frames {u['frames'][0]}-{u['frames'][1]}" if u.get("frames") else ""))
     return "\n".join(lines)
 
 
