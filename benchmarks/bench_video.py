@@ -14,7 +14,10 @@ the machine's load falls on both alike; ``os.getloadavg()`` is recorded around
 every run. deface runs through its CLI (``deface IN -o OUT``) where its CLI
 accepts the file (it skips files whose MIME type is not ``video/*``: the raw
 ``.h265`` and the GIF); there its own ``video_detect`` is called with the CLI's
-default arguments. facedeid runs ``facedeid anonymize IN -o OUT -q``.
+default arguments. Its imageio reader opens neither the GIF nor the raw HEVC
+stream: the HEVC stream is given to it losslessly re-encoded into MP4 (every
+decoded pixel identical), the GIF is reported as not processed. facedeid runs
+``facedeid anonymize IN -o OUT -q`` on the files as they are.
 
 Measured, per clip and tool:
 
@@ -54,6 +57,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +171,36 @@ _DEFACE_API = ("import sys; from deface.centerface import CenterFace; "
                "0.2, False, False, False, sys.argv[3], 1.3, True, False, {'codec': 'libx264'})")
 
 
+RAW_STREAMS = (".h265", ".hevc", ".265", ".h264", ".264")
+
+
+def deface_input(clip: Clip) -> Path:
+    """What deface is given: the clip, or for a raw H.264/H.265 stream (which deface's
+    imageio reader cannot open) the same frames losslessly re-encoded into MP4 (x264
+    ``qp=0`` in the source's 4:2:0 YUV: every decoded pixel is identical; one frame per
+    1/rate second). FFmpeg's stream copy of this raw HEVC loses and reorders frames."""
+    if clip.path.suffix.lower() not in RAW_STREAMS:
+        return clip.path
+    out = TMP / f"{clip.name}.lossless.mp4"
+    if not out.exists():
+        import av
+
+        tmp = out.with_name(out.stem + ".part.mp4")
+        with av.open(str(clip.path)) as inp, av.open(str(tmp), "w") as dst:
+            ivs = inp.streams.video[0]
+            rate = ivs.average_rate or ivs.guessed_rate or 25
+            ovs = dst.add_stream("libx264", rate=rate, options={"qp": "0", "preset": "ultrafast"})
+            ovs.width, ovs.height = ivs.codec_context.width, ivs.codec_context.height
+            ovs.pix_fmt = "yuv420p"
+            for i, fr in enumerate(inp.decode(ivs)):
+                fr = fr if fr.format.name == "yuv420p" else fr.reformat(format="yuv420p")
+                fr.pts, fr.time_base = i, Fraction(1, 1) / Fraction(rate)
+                dst.mux(ovs.encode(fr))
+            dst.mux(ovs.encode(None))
+        tmp.replace(out)
+    return out
+
+
 def deface_cmd(src: Path, dst: Path, replacewith: str = "blur") -> list[str]:
     """deface at its defaults (CLI where it takes the file, else its ``video_detect``)."""
     import mimetypes
@@ -240,7 +274,7 @@ def bench_clip(clip: Clip, first: str, args, judged, strong) -> dict[str, Any]:
                     extra += ["--method", "blackout"]
                 cmd = facedeid_cmd(clip.path, dst, extra)
             else:
-                cmd = deface_cmd(clip.path, dst, "solid" if kind == "solid" else "blur")
+                cmd = deface_cmd(deface_input(clip), dst, "solid" if kind == "solid" else "blur")
             print(f"  {clip.name}: {tool} ({kind}) ...", flush=True)
             dst.unlink(missing_ok=True)           # never measure an older run's output
             run = run_process(cmd)
