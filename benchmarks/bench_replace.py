@@ -236,7 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     from facedeid.replace.donors import averaged_donors
 
     pool = averaged_donors()
-    meta = {"command": "python -m benchmarks.bench_replace " + " ".join(argv or []),
+    import shlex
+    import sys
+
+    words = sys.argv[1:] if argv is None else argv
+    meta = {"command": "python -m benchmarks.bench_replace " + " ".join(shlex.quote(w) for w in words),
             "n_images": result.to_dict()["dataset"].get("n_images"),
             "donors": pool.description, "threads": args.threads}
     payload = {"config": {"pairs": args.pairs, "methods": methods, "attackers": ATTACKERS,
