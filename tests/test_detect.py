@@ -29,16 +29,16 @@ BACKENDS = ["yunet", "centerface", "retinaface", "haar", "dlib-hog"]
 # Fraction of the 43 labelled faces each backend must find (IoU >= 0.4, one-to-one)
 # and how many unmatched detections (IoU < 0.3 with every label) it may add over the
 # 9 photos. Measured: YuNet, CenterFace, RetinaFace, dlib-hog and the default find
-# 43/43 (extras 10, 9, 1, 3, 14); Haar finds 38/43 (extras 2). Not every face in
-# these photos is labelled: the default's extras are mostly unlabelled background
-# people and figurines, plus a clock and two hands.
+# 43/43 (extras 10, 9, 1, 3, 10); Haar finds 38/43 (extras 2). Not every face in
+# these photos is labelled: the extras are mostly unlabelled background people and
+# figurines (plus, for YuNet, a clock and hands).
 BARS = {
     "yunet": (1.0, 12),
     "centerface": (1.0, 11),
     "retinaface": (1.0, 3),
     "haar": (0.85, 4),
     "dlib-hog": (1.0, 5),
-    DEFAULT_DETECTOR: (1.0, 16),
+    DEFAULT_DETECTOR: (1.0, 12),
 }
 
 
@@ -100,6 +100,8 @@ def group_photo(data_dir):
 @pytest.mark.parametrize("name", BACKENDS + ([] if DEFAULT_DETECTOR in BACKENDS else [DEFAULT_DETECTOR]))
 def test_backend_finds_labelled_faces(name, labelled):
     det = get_detector(name)
+    # the default's half-size CenterFace pass has its own (lower) threshold
+    min_score = min(det.threshold, getattr(getattr(det, "full", det), "threshold", det.threshold))
     found = total = extra = 0
     for rgb, gt in labelled:
         faces = det.detect(rgb)
@@ -107,7 +109,7 @@ def test_backend_finds_labelled_faces(name, labelled):
             assert f.detector, "every face names its detector"
             x1, y1, x2, y2 = f.box
             assert 0 <= x1 < x2 <= rgb.shape[1] and 0 <= y1 < y2 <= rgb.shape[0]
-            assert f.score >= det.threshold
+            assert f.score >= min_score
         k, fp = match_count(gt, faces, iou=0.4)
         found, total, extra = found + k, total + len(gt), extra + fp
     min_recall, max_extra = BARS[name]
@@ -131,12 +133,13 @@ def test_landmarks_in_facedeid_order(group_photo):
 
 @pytest.mark.data
 def test_dogs_false_positives(data_dir):
-    """dogs.jpg has no human face. CenterFace finds none; YuNet (and so the default)
-    fires on dog faces (0.77 and 0.65 at native size): harmless for anonymization
-    (a dog gets blurred) but bounded here so a regression shows."""
+    """dogs.jpg has no human face. CenterFace finds none. YuNet fires on dog faces
+    (0.77 and 0.65 at native size); the default, whose YuNet pass keeps only faces
+    < 64 px, finds one 34 px patch (0.65). Harmless for anonymization (a patch of
+    dog gets blurred), bounded here so a regression shows."""
     rgb = read_rgb(data_dir / "multiface" / "voc_dlib" / "dogs.jpg")
     assert get_detector("centerface").detect(rgb) == []
-    assert len(get_detector(DEFAULT_DETECTOR).detect(rgb)) <= 2
+    assert len(get_detector(DEFAULT_DETECTOR).detect(rgb)) <= 1
 
 
 @pytest.mark.data

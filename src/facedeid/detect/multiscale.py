@@ -2,11 +2,14 @@
 
 * :class:`ScaledDetector` (the user's ``--scale``): detect on a copy resized by
   a factor (or to ``W x H``), boxes and landmarks mapped back.
-* :class:`TiledDetector`: the full image plus a pass on upscaled, overlapping
+* :class:`TiledDetector`: a full-image pass plus a pass on upscaled, overlapping
   tiles; only small faces are taken from the tiles; merged by NMS.
-* :class:`RefineDetector`: YuNet-specific small-face second stage (the default).
+* :func:`default_detector`: facedeid's default (``yunet-tiled``): YuNet on
+  1.5x-upscaled tiles + CenterFace on a half-size copy.
+* :class:`RefineDetector`: a second look at low-score YuNet candidates on
+  upscaled crops (measured, not the default: see docs/DETECTION.md).
 
-Thread safety: as the wrapped detector.
+Thread safety: as the wrapped detectors.
 """
 
 from __future__ import annotations
@@ -52,6 +55,12 @@ class _Wrapper(Detector):
     @property
     def default_threshold(self) -> float:  # type: ignore[override]
         return self.base.default_threshold
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        """Faces sorted by score; the wrapped detectors already applied their thresholds."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError("Detector.detect expects an RGB uint8 H x W x 3 array")
+        return sorted(self._detect(rgb), key=lambda f: -f.score)
 
 
 def parse_scale(scale) -> float | tuple[int, int]:
@@ -115,8 +124,9 @@ class TiledDetector(_Wrapper):
     touch an inner tile edge: bigger faces are the full pass's job. Tiling keeps
     memory bounded on large photos; on a 1024 px wide picture it is one tile.
 
-    The full pass runs on the image resized by ``full_scale`` (1: native; 0.5 is
-    enough for faces >= ~40 px and costs a quarter).
+    The full pass runs ``full`` (default: ``base``) on the image resized by
+    ``full_scale`` (1: native; 0.5 is enough for faces >= ~40 px and costs a
+    quarter). ``full`` may be another detector: the default uses CenterFace there.
 
     Args:
         base: the detector to run (on the image and on each tile).
@@ -125,12 +135,16 @@ class TiledDetector(_Wrapper):
         overlap: minimum overlap of neighbouring tiles, input pixels (> ``max_face``).
         max_face: largest face (input pixels, longest side) taken from tiles.
         full_scale: resize factor of the full-image pass (0 disables it).
+        full: detector of the full-image pass (None: ``base``); ``threshold``
+            on this wrapper sets ``base``'s threshold only.
         nms_iou: IoU for merging.
     """
 
     def __init__(self, base: Detector, upscale: float = 2.0, tile: int = 1024, overlap: int = 96,
-                 max_face: float = 64.0, full_scale: float = 1.0, nms_iou: float = 0.4):
+                 max_face: float = 64.0, full_scale: float = 1.0, full: Detector | None = None,
+                 nms_iou: float = 0.4):
         super().__init__(base)
+        self.full = base if full is None else full
         if not upscale > 0:
             raise ValueError("upscale must be > 0")
         if not 0 <= overlap < tile:
@@ -160,10 +174,10 @@ class TiledDetector(_Wrapper):
         if self.full_scale == 0:
             return []
         if self.full_scale == 1:
-            return list(self.base.detect(rgb))
+            return list(self.full.detect(rgb))
         nw, nh = max(1, round(w * self.full_scale)), max(1, round(h * self.full_scale))
         return [_map_face(f, w / nw, h / nh).clipped(w, h)
-                for f in self.base.detect(_resize(rgb, nw, nh))]
+                for f in self.full.detect(_resize(rgb, nw, nh))]
 
     def _detect(self, rgb: np.ndarray) -> list[Face]:
         h, w = rgb.shape[:2]
@@ -191,8 +205,9 @@ class TiledDetector(_Wrapper):
         return [faces[i] for i in keep]
 
     def __repr__(self) -> str:
+        full = "" if self.full is self.base else f", full={self.full!r}"
         return (f"TiledDetector({self.base!r}, upscale={self.upscale}, tile={self.tile}, "
-                f"overlap={self.overlap}, max_face={self.max_face}, full_scale={self.full_scale})")
+                f"overlap={self.overlap}, max_face={self.max_face}, full_scale={self.full_scale}{full})")
 
 
 class RefineDetector(_Wrapper):
@@ -282,22 +297,42 @@ class RefineDetector(_Wrapper):
                 f"candidate_threshold={self.candidate_threshold}, accept={self.accept})")
 
 
-#: The default configuration, chosen by benchmarks/bench_detection.py (docs/DETECTION.md).
-DEFAULT_CONFIG = {"threshold": 0.45, "upscale": 1.5, "full_scale": 0.5, "tile": 1024,
-                  "overlap": 96, "max_face": 64.0}
+#: The default configuration, chosen by benchmarks/bench_detection.py (docs/DETECTION.md):
+#: YuNet (threshold 0.45) on 1.5x-upscaled tiles, faces < 64 px, plus CenterFace
+#: (threshold 0.25) on a half-size copy for larger faces.
+DEFAULT_CONFIG = {"threshold": 0.45, "full_threshold": 0.25, "upscale": 1.5, "full_scale": 0.5,
+                  "tile": 1024, "overlap": 96, "max_face": 64.0}
 
 
-def default_detector(threshold: float | None = None, num_threads: int | None = None,
-                     **options) -> TiledDetector:
-    """facedeid's default: YuNet on 1.5x-upscaled tiles (small faces) + a half-size pass.
+def default_detector(threshold: float | None = None, full_threshold: float | None = None,
+                     num_threads: int | None = None, **options) -> TiledDetector:
+    """facedeid's default detector (registry name ``yunet-tiled``).
 
-    ``options`` override :data:`DEFAULT_CONFIG` (``upscale``, ``full_scale``, ...).
+    YuNet on 1.5x-upscaled tiles finds the small faces (< 64 px); CenterFace on
+    a half-size copy finds the larger ones; duplicates are merged by NMS.
+
+    Args:
+        threshold: YuNet's threshold on the tiles (default 0.45).
+        full_threshold: CenterFace's threshold (default 0.25; when only
+            ``threshold`` is given, it moves in proportion: ``threshold * 0.25 / 0.45``).
+        num_threads: onnxruntime threads for CenterFace (default ``os.cpu_count()``)
+            and OpenCV threads for YuNet (default: OpenCV's setting).
+        **options: override the rest of :data:`DEFAULT_CONFIG`
+            (``upscale``, ``full_scale``, ``tile``, ``overlap``, ``max_face``).
     """
+    from .centerface import CenterFaceDetector
     from .yunet import YuNetDetector
 
     cfg = {**DEFAULT_CONFIG, **options}
-    thr = cfg.pop("threshold") if threshold is None else threshold
-    cfg.pop("threshold", None)
-    det = TiledDetector(YuNetDetector(threshold=thr, num_threads=num_threads), **cfg)
+    base_thr = cfg.pop("threshold")
+    full_thr = cfg.pop("full_threshold")
+    if threshold is not None:
+        if full_threshold is None:
+            full_thr = full_thr * float(threshold) / base_thr
+        base_thr = float(threshold)
+    if full_threshold is not None:
+        full_thr = float(full_threshold)
+    det = TiledDetector(YuNetDetector(threshold=base_thr, num_threads=num_threads),
+                        full=CenterFaceDetector(threshold=full_thr, num_threads=num_threads), **cfg)
     det.name = "yunet-tiled"
     return det
