@@ -242,6 +242,33 @@ def test_resume_after_interruption(synth, tmp_path, monkeypatch):
     assert result.select(method="blur", scenario="self", alignment="template")
 
 
+def test_adding_an_attacker_computes_only_that_attacker(synth, tmp_path, monkeypatch):
+    class Second(PatternAttacker):
+        name = "pattern2"
+        version = "t2"
+
+    ATTACKERS.register("pattern2", Second)
+    calls = {"pattern": 0, "pattern2": 0}
+    real = PatternAttacker.embed_at
+
+    def counting(self, rgb, landmarks5):
+        calls[self.name] += 1
+        return real(self, rgb, landmarks5)
+
+    monkeypatch.setattr(PatternAttacker, "embed_at", counting)
+    cfg = _cfg(synth, tmp_path, methods=["blur:k=9"], scenarios=["pairs", "self"], output=None)
+    first = run_evaluation(cfg)
+    assert calls["pattern"] > 0 and calls["pattern2"] == 0
+    calls.update(pattern=0, pattern2=0)
+    cfg.attackers = ["pattern", "pattern2"]
+    both = run_evaluation(cfg)
+    assert calls["pattern"] == 0 and calls["pattern2"] > 0   # originals and de-identified
+    for r in first.records:   # the first attacker's numbers come back from the cache unchanged
+        again = both.select(method=r.method, params=r.params, attacker=r.attacker,
+                            scenario=r.scenario, alignment=r.alignment)[0]
+        assert again.metrics["tar"] == r.metrics["tar"]
+
+
 def test_cli_entry_point(synth, tmp_path, capsys):
     rc = R.main(["--data", str(synth), "--methods", "blackout", "--attackers", "pattern",
                  "--scenarios", "pairs,self", "--alignments", "template", "--detector",

@@ -422,16 +422,26 @@ class RunCache:
         return [None if k is None else got.get(k) for k in keys]
 
     # ---- de-identified
-    def _deid_keys(self, mkey: str, dg: str, alignments: Sequence[str], util: bool) -> list[str]:
-        out = [self.deid_key(mkey, dg, t, m) for t in self.tags for m in alignments]
-        return out + ([self.util_key(mkey, dg)] if util else [])
-
-    def deid_done(self, mkey: str, wanted: Sequence[tuple[str, bool]],
-                  alignments: Sequence[str]) -> set[str]:
-        """Digests (of ``wanted = [(digest, needs utility), ...]``) whose results are all cached."""
-        keys = {dg: self._deid_keys(mkey, dg, alignments, util) for dg, util in wanted}
-        have = self.store.has_many(k for ks in keys.values() for k in ks)
-        return {dg for dg, ks in keys.items() if all(k in have for k in ks)}
+    def deid_missing(self, mkey: str, wanted: Sequence[tuple[str, bool]],
+                     alignments: Sequence[str]) -> dict[str, tuple[list[list], bool]]:
+        """What is not cached of the de-identified images ``wanted = [(digest, needs
+        utility), ...]``: ``{digest: ([[attacker_index, mode], ...], utility missing)}``
+        for the digests with something missing (so a run that adds an attacker, or
+        whose attacker's version changed, computes only that attacker)."""
+        keys = {}
+        for dg, util in wanted:
+            emb = {self.deid_key(mkey, dg, t, m): [ai, m]
+                   for ai, t in enumerate(self.tags) for m in alignments}
+            keys[dg] = (emb, self.util_key(mkey, dg) if util else None)
+        have = self.store.has_many(k for emb, uk in keys.values()
+                                   for k in list(emb) + ([uk] if uk else []))
+        out = {}
+        for dg, (emb, uk) in keys.items():
+            need = [v for k, v in emb.items() if k not in have]
+            util_missing = uk is not None and uk not in have
+            if need or util_missing:
+                out[dg] = (need, util_missing)
+        return out
 
     def put_deidentified(self, mkey: str, done: Sequence[tuple[str, dict]]) -> None:
         items: dict[str, Any] = {}

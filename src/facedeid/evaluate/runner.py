@@ -339,9 +339,13 @@ def _deidentify(pool: Pool, cache: RunCache, spec: MethodSpec, mkey: str, uni: D
                 cfg: EvaluationConfig) -> dict | None:
     """De-identify and embed the images of ``sets.deid`` not cached; their timing, or
     ``None`` when everything was cached."""
-    done = set() if cfg.fresh else cache.deid_done(
-        mkey, [(dgs[i], i in sets.util) for i in sets.deid], alignments)
-    todo = [int(i) for i in sets.deid if dgs[i] not in done]
+    everything = [[ai, m] for ai in range(len(cache.tags)) for m in alignments]
+    if cfg.fresh:
+        missing = {dgs[i]: (everything, i in sets.util) for i in sets.deid}
+    else:
+        missing = cache.deid_missing(mkey, [(dgs[i], i in sets.util) for i in sets.deid],
+                                     alignments)
+    todo = [int(i) for i in sets.deid if dgs[i] in missing]
     if not todo:
         return None
     t0 = time.perf_counter()
@@ -356,8 +360,9 @@ def _deidentify(pool: Pool, cache: RunCache, spec: MethodSpec, mkey: str, uni: D
         idxs = todo[s:s + CHUNK]
         chunks.append((idxs, [{"path": str(uni.paths[i]), "digest": dgs[i],
                                "faces": infos[i]["faces"], "tmpl": infos[i]["tmpl"],
-                               "util": i in sets.util, "lm68": infos[i]["lm68"],
-                               "batch": batch.get(i)} for i in idxs]))
+                               "need": missing[dgs[i]][0], "util": missing[dgs[i]][1],
+                               "lm68": infos[i]["lm68"], "batch": batch.get(i)}
+                              for i in idxs]))
     cpu = 0.0
     stages: dict[str, list[float]] = {}
     for idxs, (results, stats) in pool.run("deid", spec_payload(spec), chunks):

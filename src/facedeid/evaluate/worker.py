@@ -253,8 +253,10 @@ class Worker:
         return results
 
     def deidentify(self, spec: dict, items: list[dict]) -> list[dict]:
-        """Per item ``{"path", "digest", "faces", "tmpl", "util", "lm68"}``: the
-        de-identified image's embeddings (and utility numbers when ``util``)."""
+        """Per item ``{"path", "digest", "faces", "tmpl", "need", "util", "lm68"}``
+        (and ``"batch"`` for dataset methods): the de-identified image's embeddings
+        listed in ``need`` (``[[ai, mode], ...]``; absent = all), and its utility
+        numbers when ``util``."""
         from ..types import Face
 
         anon = self._anonymizer(spec)
@@ -281,7 +283,10 @@ class Worker:
                      if r.get("painted")]
             results.append({"emb": {}, "util": None, "boxes": boxes, "faces": faces})
         tmpl = [None if it["tmpl"] is None else np.asarray(it["tmpl"]) for it in items]
-        emb = self._embed(deids, None, tmpl)
+        need = None
+        if all(it.get("need") is not None for it in items):
+            need = {(int(ai), str(m)) for it in items for ai, m in it["need"]}
+        emb = self._embed(deids, None, tmpl, need) if need is None or need else {}
         for (ai, mode), vecs in emb.items():
             for r, v in zip(results, vecs):
                 r["emb"][(ai, mode)] = v

@@ -54,7 +54,10 @@ class FaceNetAttacker(Attacker):
     metric = "cosine"
     threshold = 0.54
     dim = 512
-    version = "1"
+    #: "2": fixed standardisation of RGB crops. Embeddings cached under ``facenet-v1``
+    #: may come from an earlier input preparation (cosine 0.77-0.92 to the current ones
+    #: on LFW originals): never reuse them.
+    version = "2"
 
     def __init__(self, threads: int | None = None, batch_size: int = 16):
         self.threads = threads
