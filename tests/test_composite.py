@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -193,6 +192,18 @@ def _layouts(rng, h, w):
         yield dtype, "rgba", np.concatenate([rgb, alpha], axis=2)
 
 
+def _method_params(method, img, face) -> dict:
+    """The method's defaults (and, for a dataset method such as k-Same, the face's group
+    average: this one face alone, completed by the shipped pool)."""
+    params = dict(method.defaults, rng=np.random.default_rng(5))
+    if method.batch is not None:
+        from facedeid.imageops import to_rgb8
+
+        sample = method.batch.encode(to_rgb8(img), face, params)
+        params.update(method.batch.assign([sample], params)[0])
+    return params
+
+
 def test_every_method_shape_dtype_layout_leaves_outside_bit_identical():
     """Property-style: method x shape x feather x dtype x channel layout."""
     from facedeid.methods import METHODS, get_method
@@ -205,7 +216,7 @@ def test_every_method_shape_dtype_layout_leaves_outside_bit_identical():
         for dtype, layout, img in _layouts(rng, H, W):
             for shape in SHAPES:
                 for feather in (0.0, 0.2):
-                    params = dict(method.defaults, rng=np.random.default_rng(5))
+                    params = _method_params(method, img, face)
                     mask, bb = region_mask(H, W, face, shape, 1.3, feather)
                     crop, fc = crop_for(img, face, bb)
                     painted = method(crop, fc, params)
@@ -236,12 +247,15 @@ def test_every_method_shape_dtype_layout_leaves_outside_bit_identical():
                         v = sub_out[part].astype(np.int64)
                         assert (v >= lo).all() and (v <= hi).all()
                     # paint_face does the same thing
-                    again = paint_face(img, face, method, dict(method.defaults, rng=np.random.default_rng(5)),
+                    again = paint_face(img, face, method, _method_params(method, img, face),
                                        shape=shape, mask_scale=1.3, feather=feather)
                     np.testing.assert_array_equal(again, out)
 
 
-def test_many_faces_on_a_large_photo_is_fast():
+def test_many_faces_on_a_large_photo_paints_every_face():
+    """36 hull-shaped regions on a 1024 px photo: each face is painted, the rest is kept.
+
+    (Speed is measured in `make bench`, never asserted in a unit test.)"""
     from facedeid.methods import get_method
 
     rng = np.random.default_rng(0)
@@ -249,10 +263,12 @@ def test_many_faces_on_a_large_photo_is_fast():
     faces = [face_with_landmarks((x, y, x + 90, y + 110)) for x in range(20, 900, 150) for y in range(20, 900, 170)]
     assert len(faces) == 36
     blur = get_method("blur")
-    t = time.perf_counter()
     out = img
     for f in faces:
         out = paint_face(out, f, blur, dict(blur.defaults), shape="hull", feather=0.1)
-    elapsed = time.perf_counter() - t
-    assert (out != img).any()
-    assert elapsed < 3.0, elapsed  # ~0.3 s on a 2-core machine
+    for f in faces:
+        x1, y1, x2, y2 = (int(v) for v in f.box)
+        cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
+        centre = (slice(cy - 10, cy + 10), slice(cx - 10, cx + 10))
+        assert (out[centre] != img[centre]).mean() > 0.5
+    assert np.array_equal(out[1000:, 1000:], img[1000:, 1000:])
