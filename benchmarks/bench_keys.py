@@ -101,7 +101,8 @@ def union_mask(result, shape) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- part 1: images
-def bench_images(paths: list[Path], faces: list, key, tmp: Path, slow_images: int) -> dict[str, Any]:
+def bench_images(paths: list[Path], faces: list, key, tmp: Path, slow_images: int,
+                 methods: list[str] | None = None) -> dict[str, Any]:
     from facedeid.io.images import read_image, write_image
     from facedeid.keys.image import recover_image, write_reversible_image
     from facedeid.methods import METHODS
@@ -109,7 +110,7 @@ def bench_images(paths: list[Path], faces: list, key, tmp: Path, slow_images: in
 
     loaded_all = [read_image(p) for p in paths]
     out: dict[str, Any] = {}
-    for method in METHODS.names():
+    for method in (methods or METHODS.names()):
         anon = Anonymizer(method, seed=0)
         try:
             anon.anonymize(loaded_all[0].pixels, faces=faces[0])       # warm-up: models load here
@@ -238,7 +239,8 @@ def owned_masks(path: Path, key) -> dict[int, np.ndarray]:
     return out
 
 
-def bench_video(clip: Path, key, tmp: Path, frames: int, slow_frames: int, slow: set[str]) -> dict[str, Any]:
+def bench_video(clip: Path, key, tmp: Path, frames: int, slow_frames: int, slow: set[str],
+                methods: list[str] | None = None) -> dict[str, Any]:
     from facedeid.keys.video import anonymize_video_reversible, recover_video
     from facedeid.methods import METHODS
     from facedeid.pipeline import Anonymizer
@@ -247,7 +249,7 @@ def bench_video(clip: Path, key, tmp: Path, frames: int, slow_frames: int, slow:
     detector = ReplayDetector(Anonymizer("blur").detector)
     originals = decode_frames(clip, frames)
     out: dict[str, Any] = {"clip": clip.name, "frames": frames}
-    for method in METHODS.names():
+    for method in (methods or METHODS.names()):
         n = slow_frames if method in slow else frames
         row: dict[str, Any] = {"frames": n}
         for label, kw in (("h264", {}), ("ffv1_rgb", {"codec": "ffv1", "pix_fmt": "bgr0"})):
@@ -489,7 +491,10 @@ def markdown(res: dict[str, Any], args) -> str:
     if res.get("config_of_kept_parts"):
         lines += ["Images and video re-run with `--only images,video` (timing reported from inside the "
                   "writer); the leakage and seed 000 parts are kept from the full run before it "
-                  "(same code for those parts).", ""]
+                  "(same code for those parts)." + (
+                      f" Methods {res['config']['methods']} were added afterwards with `--only "
+                      f"images,video --methods {res['config']['methods']}` (same images, same clip)."
+                      if res.get("config", {}).get("methods") else ""), ""]
     lines += [
              "## Images: recovery with the master key", ""]
     rows = []
@@ -575,6 +580,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, default=100)
     ap.add_argument("--seed000-images", type=int, default=200)
     ap.add_argument("--only", default=None, help="comma list of parts: images,video,leakage,seed000")
+    ap.add_argument("--methods", default=None,
+                    help="comma list of methods for images/video (merged into the existing results)")
     args = ap.parse_args(argv)
     set_threads(1)
     data = require_data("lfw").parent
@@ -584,6 +591,9 @@ def main(argv: list[str] | None = None) -> int:
     from facedeid.io.images import read_image
 
     parts = set((args.only or "images,video,leakage,seed000").split(","))
+    methods = args.methods.split(",") if args.methods else None
+    if methods and not args.only:
+        ap.error("--methods adds methods to existing results: give --only images,video too")
     key = MasterKey.from_bytes(os.urandom(32))
     results: dict[str, Any] = {"config": vars(args), "load_average_start": os.getloadavg()}
     previous = Path(__file__).resolve().parent / "results" / "keys.json"
@@ -605,12 +615,14 @@ def main(argv: list[str] | None = None) -> int:
                                 "seconds": round(time.perf_counter() - t0, 1)}
         print(f"detected {results['detection']}", flush=True)
         if "images" in parts:
-            results["images"] = bench_images(paths[:args.images], faces[:args.images], key, tmp,
-                                             args.slow_images)
+            new = bench_images(paths[:args.images], faces[:args.images], key, tmp, args.slow_images,
+                               methods)
+            results["images"] = {**results.get("images", {}), **new} if methods else new
         slow = {m for m, s in results.get("images", {}).items()
                 if isinstance(s, dict) and s.get("per_image_anonymize_s", 0) > SLOW_S}
         if "video" in parts:
-            results["video"] = bench_video(clip, key, tmp, args.video_frames, args.slow_video_frames, slow)
+            new = bench_video(clip, key, tmp, args.video_frames, args.slow_video_frames, slow, methods)
+            results["video"] = {**results.get("video", {}), **new} if methods else new
         if "leakage" in parts:
             results["leakage"] = bench_leakage(data, key, tmp, args.pairs)
             print(f"leakage: identical={results['leakage']['records_identical']}", flush=True)
