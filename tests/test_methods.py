@@ -11,6 +11,7 @@ from facedeid.landmarks.regions import region_polygons
 from facedeid.methods import METHODS, get_method
 from facedeid.methods.classic import (
     AUTO_BLUR_RATIO,
+    DEFAULT_GRAIN,
     blur_kernel_size,
     gaussian_blur,
     parse_color,
@@ -137,15 +138,16 @@ def test_blur_kernel_semantics():
 
 
 def test_blur_gets_stronger_with_k(astronaut, astro_face):
+    """Strength semantics of the Gaussian blur itself (grain=0, seed 003's pure blur)."""
     crop, fc = crop_of(astronaut, astro_face)
-    np.testing.assert_array_equal(run("blur", crop, fc, k=1), crop)  # seed 003: k = 1 is the original
-    energy = [hf_energy(run("blur", crop, fc, k=k)) for k in (3, 7, 15, 31)]
+    np.testing.assert_array_equal(run("blur", crop, fc, k=1, grain=0), crop)  # k = 1 is the original
+    energy = [hf_energy(run("blur", crop, fc, k=k, grain=0)) for k in (3, 7, 15, 31)]
     assert all(a > b for a, b in zip(energy, energy[1:])), energy
     assert energy[0] < hf_energy(crop)
     # beyond that the 1-pixel energy is down to rounding noise: compare 6-pixel detail
-    detail = [lag_energy(run("blur", crop, fc, k=k), 6) for k in (31, 61, 121, 241)]
+    detail = [lag_energy(run("blur", crop, fc, k=k, grain=0), 6) for k in (31, 61, 121, 241)]
     assert all(a > 1.5 * b for a, b in zip(detail, detail[1:])), detail
-    var = [run("blur", crop, fc, k=k).astype(float).var(axis=(0, 1)).sum() for k in (5, 31, 121)]
+    var = [run("blur", crop, fc, k=k, grain=0).astype(float).var(axis=(0, 1)).sum() for k in (5, 31, 121)]
     assert var[0] > var[1] > var[2]
     # auto scales with the face: the same face twice as large gets twice the kernel
     big = Face((0, 0, 2 * fc.width, 2 * fc.height))
@@ -156,7 +158,51 @@ def test_blur_borders_do_not_pull_in_other_colours():
     """Mirrored borders: a flat crop stays flat (no black or outside pixels enter)."""
     flat = np.full((40, 60, 3), 200, np.uint8)
     for k in (5, 31, 151):
-        np.testing.assert_array_equal(run("blur", flat, Face((10, 10, 50, 30)), k=k), flat)
+        np.testing.assert_array_equal(run("blur", flat, Face((10, 10, 50, 30)), k=k, grain=0), flat)
+
+
+def test_blur_grain_is_monochrome_zero_mean_seeded_and_optional(astronaut, astro_face):
+    crop, fc = crop_of(astronaut, astro_face)
+    pure = run("blur", crop, fc, grain=0)
+    np.testing.assert_array_equal(pure, gaussian_blur(crop, blur_kernel_size("auto", fc)))
+    a = run("blur", crop, fc, rng=np.random.default_rng(5))
+    b = run("blur", crop, fc, rng=np.random.default_rng(5))
+    c = run("blur", crop, fc, rng=np.random.default_rng(6))
+    np.testing.assert_array_equal(a, b)               # reproducible from the generator
+    assert (a != c).any()
+    diff = a.astype(float) - pure.astype(float)
+    inner = (slice(20, -20), slice(20, -20))          # away from clipping at 0/255
+    d = diff[inner]
+    assert abs(d.std() - DEFAULT_GRAIN) < 0.6 and abs(d.mean()) < 0.3
+    # one grain value per pixel in all channels (up to rounding), not colour speckle
+    assert np.abs(d[..., 0] - d[..., 1]).max() <= 1 and np.abs(d[..., 0] - d[..., 2]).max() <= 1
+    strong = run("blur", crop, fc, grain=20, rng=np.random.default_rng(5)).astype(float) - pure
+    assert strong[inner].std() > 3 * d.std()
+    for bad in (-1, "x"):
+        with pytest.raises(ValueError):
+            run("blur", crop, fc, grain=bad)
+    # 16-bit images get the grain on their own scale
+    c16 = crop.astype(np.uint16) * 257
+    d16 = (run("blur", c16, fc, rng=np.random.default_rng(1)).astype(float)
+           - run("blur", c16, fc, grain=0).astype(float))[inner]
+    assert abs(d16.std() - DEFAULT_GRAIN * 257) < 0.1 * DEFAULT_GRAIN * 257
+
+
+def test_blur_grain_changes_a_smooth_dark_face_that_blur_alone_cannot():
+    """The reason for the grain: a dark, defocused face survives any Gaussian blur (SSIM >= 0.9)."""
+    from skimage.metrics import structural_similarity
+
+    yy, xx = np.mgrid[0:60, 0:48]
+    blob = 28 + 10 * np.exp(-(((xx - 24) / 12.0) ** 2 + ((yy - 30) / 16.0) ** 2))  # a dim, soft face
+    face = np.repeat(blob[..., None], 3, axis=2).astype(np.uint8)
+    fc = Face((4, 4, 44, 56))
+
+    def ssim(img):
+        return structural_similarity(face[..., 0].astype(float), img[..., 0].astype(float), data_range=255)
+
+    for k in ("auto", "300%"):
+        assert ssim(run("blur", face, fc, k=k, grain=0)) >= 0.9
+        assert ssim(run("blur", face, fc, k=k, rng=np.random.default_rng(0))) < 0.9
 
 
 def test_fast_large_blur_matches_direct_gaussian(astronaut):
@@ -286,9 +332,9 @@ def test_noise_is_deterministic_given_a_seeded_rng(kind):
 
 def test_deterministic_methods_ignore_rng(astronaut, astro_face):
     crop, fc = crop_of(astronaut, astro_face)
-    for name in ("blackout", "mask", "blur", "pixelate"):
-        a = run(name, crop, fc, rng=np.random.default_rng(1))
-        b = run(name, crop, fc, rng=np.random.default_rng(2))
+    for name, extra in (("blackout", {}), ("mask", {}), ("blur", {"grain": 0}), ("pixelate", {})):
+        a = run(name, crop, fc, rng=np.random.default_rng(1), **extra)
+        b = run(name, crop, fc, rng=np.random.default_rng(2), **extra)
         np.testing.assert_array_equal(a, b)
 
 

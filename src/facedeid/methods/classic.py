@@ -225,20 +225,63 @@ def gaussian_blur(src: np.ndarray, k: int) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).reshape(src.shape)
 
 
+DEFAULT_GRAIN = 6.0
+"""Default ``grain`` of ``blur``: std of the monochrome Gaussian grain added after blurring,
+in 8-bit levels.
+
+Why: a face that is already smooth (dark, defocused, low-contrast, e.g. an
+audience in the dark) is left nearly unchanged by any Gaussian blur: on
+``short_hamilton_clip.mp4`` even a kernel of 3x the face size leaves 6 % of
+the judged faces with SSIM >= 0.9 to the original, and YuNet still finds most
+of them in the output.  A fine grain of std 6 levels changes every such face
+(SSIM well below 0.9 after H.264 encoding; measured in
+``benchmarks/results/video.md``) and removes what deconvolution ("unblurring")
+needs: a blur without noise is an invertible filter up to rounding.  ``grain=0``
+is seed 003's pure Gaussian blur (used to reproduce its tables)."""
+
+
+def _grain(params: dict[str, Any]) -> float:
+    g = params.get("grain", DEFAULT_GRAIN)
+    val = _number(DEFAULT_GRAIN if g is None else g, "blur grain")
+    if not val >= 0:
+        raise ValueError(f"blur grain must be a std >= 0 in 8-bit levels (0 = none), got {g!r}")
+    return float(val)
+
+
+def _add_grain(src: np.ndarray, blurred: np.ndarray, grain: float, rng: np.random.Generator) -> np.ndarray:
+    """``blurred`` plus zero-mean monochrome Gaussian grain of std ``grain`` (8-bit levels).
+
+    One value per pixel, the same in every colour channel (no colour speckle);
+    scaled to the dtype's range (x 257 for ``uint16``).
+    """
+    top = dtype_max(src.dtype) if np.issubdtype(src.dtype, np.integer) else 1.0
+    sigma = grain * top / 255.0
+    noise = rng.normal(0.0, sigma, size=src.shape[:2]).astype(np.float32)
+    out = blurred.astype(np.float32)
+    return out + (noise if out.ndim == 2 else noise[..., None])
+
+
 def _blur(crop: np.ndarray, face: Face, params: dict[str, Any]) -> np.ndarray:
     k = blur_kernel_size(params.get("k", "auto"), face)
-    return on_color(crop, lambda src: gaussian_blur(src, k))
+    grain = _grain(params)
+    if grain == 0:
+        return on_color(crop, lambda src: gaussian_blur(src, k))
+    rng = params.get("rng")
+    if not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(rng)
+    return on_color(crop, lambda src: _add_grain(src, gaussian_blur(src, k), grain, rng))
 
 
 BLUR = Method(
     name="blur",
     fn=_blur,
-    defaults={"k": "auto"},
+    defaults={"k": "auto", "grain": DEFAULT_GRAIN},
     strength="k",
     strength_doc=(
         "k = Gaussian kernel size in pixels (odd; even values round up; 1 = no blur; "
         "sigma = 0.3*((k-1)/2-1)+0.8), or 'auto' = 0.75 x face size sqrt(w*h), or 'NN%' of the face size; "
-        "larger = stronger"
+        "larger = stronger. grain = std of the monochrome Gaussian grain added after blurring, in "
+        "8-bit levels (default 6; 0 = pure Gaussian blur, as in seed 003)"
     ),
 )
 
