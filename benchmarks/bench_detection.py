@@ -8,10 +8,13 @@ Protocol (the official WIDER FACE rule, one-to-one):
 * for the Easy/Medium/Hard setting, faces outside the setting (and the
   ``ignored`` ones) are neither misses nor make an overlapping (IoU >= 0.5)
   detection a false positive; Easy ⊂ Medium ⊂ Hard;
-* "covered": a Hard-set face counts when >= 80 % of its box lies inside what an
-  anonymizer would paint: the ellipse inscribed in the detection box scaled by
-  ``mask_scale`` = 1.3 about its centre (also reported for the box shape); the
-  coverage is computed on a 16 x 16 sample grid per face (exact to ~0.4 % area);
+* "covered": a Hard-set face counts when >= 80 % of its box lies inside what the
+  default pipeline paints (``facedeid.pipeline.Anonymizer()``): the ellipse
+  inscribed in the detection box scaled about its centre by the per-face mask
+  scale ``Anonymizer.face_mask_scale`` (1.3, grown up to 3.0 for faces under
+  40 px: ``facedeid.composite.grown_mask_scale``); also reported for the box
+  shape, and with a fixed scale of 1.3 (the previous protocol). The coverage is
+  computed on a 16 x 16 sample grid per face (exact to ~0.4 % area);
 * false positives per image: detections that match no Hard-set face and lie on
   no ignored face (IoU < 0.5);
 * ms per image: wall time of the detector call on the decoded RGB array, after
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import functools
 import json
 import math
 import pickle
@@ -121,8 +125,32 @@ def match(det: np.ndarray, scores: np.ndarray, gt: np.ndarray, active: np.ndarra
     return matched, fp
 
 
-def coverage(det: np.ndarray, gt: np.ndarray, shape: str, mask_scale: float = MASK_SCALE) -> np.ndarray:
-    """Fraction of each GT box inside the union of painted regions (ellipse or box)."""
+def painted_scales(det: np.ndarray) -> np.ndarray:
+    """Per detection box, the mask scale the default pipeline paints it with."""
+    from facedeid.composite import grown_mask_scale
+
+    shape, mask_scale, small = default_painting()
+    det = np.asarray(det, dtype=np.float64).reshape(-1, 4)
+    size = np.sqrt(np.maximum(det[:, 2] - det[:, 0], 0) * np.maximum(det[:, 3] - det[:, 1], 0))
+    return np.asarray(grown_mask_scale(size, mask_scale, small), dtype=np.float64).reshape(-1)
+
+
+@functools.lru_cache(maxsize=1)
+def default_painting() -> tuple[str, float, float | None]:
+    """(shape, mask_scale, small_face_scale) of the default ``Anonymizer()``."""
+    from facedeid.pipeline import Anonymizer
+
+    a = Anonymizer()
+    if a.shape != "ellipse":
+        raise SystemExit(f"the default shape is {a.shape}: update the covered metric")
+    return a.shape, a.mask_scale, a.small_face_scale
+
+
+def coverage(det: np.ndarray, gt: np.ndarray, shape: str, mask_scale=MASK_SCALE) -> np.ndarray:
+    """Fraction of each GT box inside the union of painted regions (ellipse or box).
+
+    ``mask_scale``: one number, or one per detection.
+    """
     out = np.zeros(len(gt))
     if len(det) == 0 or len(gt) == 0:
         return out
@@ -154,8 +182,10 @@ def image_stats(det: np.ndarray, scores: np.ndarray, s: Sample) -> dict:
         st[name] = matched
         if name == "hard":
             st["fp"] = int(fp.sum())
-    st["cover_ellipse"] = coverage(det, s.gt, "ellipse") >= COVER_FRACTION
-    st["cover_box"] = coverage(det, s.gt, "box") >= COVER_FRACTION
+    scales = painted_scales(det)
+    st["cover_ellipse"] = coverage(det, s.gt, "ellipse", scales) >= COVER_FRACTION
+    st["cover_box"] = coverage(det, s.gt, "box", scales) >= COVER_FRACTION
+    st["cover_fixed"] = coverage(det, s.gt, "ellipse", MASK_SCALE) >= COVER_FRACTION
     return st
 
 
@@ -176,6 +206,7 @@ def aggregate(samples: list[Sample], stats: list[dict]) -> dict:
     hard = [np.array([d != "ignored" for d in s.difficulty], dtype=bool) for s in samples]
     out["covered_hard"] = rec("cover_ellipse", hard)[0]
     out["covered_hard_box"] = rec("cover_box", hard)[0]
+    out["covered_hard_fixed"] = rec("cover_fixed", hard)[0]
     out["covered_easy"] = rec("cover_ellipse", [np.array([d == "easy" for d in s.difficulty]) for s in samples])[0]
     out["fp_per_image"] = sum(st["fp"] for st in stats) / max(len(samples), 1)
     sizes = {}
@@ -282,8 +313,7 @@ def configs(threads: int) -> list[Config]:
 
     from facedeid.detect import DEFAULT_DETECTOR
 
-    default_thr = ms.DEFAULT_CONFIG["threshold"]
-    ratio = ms.DEFAULT_CONFIG["full_threshold"] / default_thr
+    cfg, v1 = ms.DEFAULT_CONFIG, ms.DEFAULT_CONFIG_V1
     out = [
         Config("deface", _deface, [0.2], note="deface 1.5.0 CenterFace as its CLI at defaults "
                "(threshold 0.2, native resolution)"),
@@ -304,14 +334,13 @@ def configs(threads: int) -> list[Config]:
                note="YuNet; candidates 0.1-0.6 re-checked on a 3x crop upscaled to a 48 px face, "
                "kept when mean(score, re-check) >= 0.4"),
         Config("default", g("default"), [None],
-               note=f"facedeid default `{DEFAULT_DETECTOR}`: YuNet {default_thr} on 1.5x-upscaled "
-               f"tiles (faces < 64 px) + CenterFace {ms.DEFAULT_CONFIG['full_threshold']} on a "
-               "half-size copy, NMS"),
-        Config("default (sweep)", g("default", threshold=0.3), [
-            {"yunet": t, "centerface": t * ratio} for t in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55)],
-            note="the default run once at low thresholds (YuNet 0.3, CenterFace 0.3 x 0.25/0.45) and "
-            "filtered per backend (YuNet / CenterFace thresholds); approximate: NMS ran at the "
-            "low thresholds"),
+               note=f"facedeid default `{DEFAULT_DETECTOR}`: YuNet on 1.5x-upscaled tiles (faces < "
+               f"64 px) kept at {cfg['threshold']}, or at {cfg['rescue_threshold']} when CenterFace "
+               f"(half-size copy, candidates >= {cfg['support_threshold']}) overlaps it at IoU >= "
+               f"{cfg['support_iou']}; CenterFace's faces kept at {cfg['full_threshold']}; NMS"),
+        Config("yunet-tiled-v1", g("yunet-tiled-v1"), [None],
+               note=f"the previous default: YuNet {v1['threshold']} on 1.5x-upscaled tiles (faces "
+               f"< 64 px) + CenterFace {v1['full_threshold']} on a half-size copy, NMS"),
         Config("default + deface", _union_with_deface(g("default")), [None],
                note="union of facedeid's default and deface (NMS 0.4)"),
     ]
@@ -451,6 +480,11 @@ def main(argv: list[str] | None = None) -> int:
         "protocol": {"iou": IOU, "matching": "greedy one-to-one by score; per setting, faces outside "
                      "it and 'ignored' faces are neutral", "mask_scale": MASK_SCALE,
                      "covered_fraction": COVER_FRACTION, "coverage_grid": GRID,
+                     "painting": "the default pipeline's ellipse (shape {0}) of the detection box "
+                     "scaled by mask_scale {1}, grown linearly to {2} for faces from 40 down to 20 px "
+                     "(facedeid.composite.grown_mask_scale); 'box': the same scales, box shape; "
+                     "'x1.3': the ellipse at a fixed 1.3 (the previous protocol)".format(
+                         *default_painting()),
                      "threads": args.threads,
                      "thread_settings": f"cv2.setNumThreads({args.threads}); onnxruntime "
                      f"intra_op_num_threads={args.threads}, inter_op 1; dlib single-threaded",
@@ -473,7 +507,7 @@ def _fmt(v: float) -> str:
 def headline_rows(results: dict) -> list[tuple[str, str]]:
     """(config, threshold label) of the rows shown in the breakdown tables."""
     want = [("deface", "0.2"), ("yunet", "0.3"), ("centerface", "0.2"),
-            ("default", "default"), ("default + deface", "default")]
+            ("yunet-tiled-v1", "default"), ("default", "default"), ("default + deface", "default")]
     return [(n, t) for n, t in want if n in results and t in results[n]["thresholds"]]
 
 
@@ -486,16 +520,16 @@ def render_markdown(payload: dict, ref: dict | None) -> str:
             rows.append([name + ("" if r["subset_step"] == 1 else f" (1/{r['subset_step']} of images)"),
                          thr, _fmt(m["recall_easy"]), _fmt(m["recall_medium"]), _fmt(m["recall_hard"]),
                          _fmt(m["covered_hard"]), _fmt(m["covered_hard_box"]),
+                         _fmt(m.get("covered_hard_fixed", float("nan"))),
                          f"{m['fp_per_image']:.2f}", f"{r['ms_per_image_mean']:.0f}", f"{ratio:.2f}"])
     head = ["config", "thr", "Easy %", "Medium %", "Hard %", "Hard covered % (ellipse)",
-            "Hard covered % (box)", "FP / img", "ms / img", "time vs deface"]
+            "Hard covered % (box)", "Hard covered % (ellipse x1.3)", "FP / img", "ms / img", "time vs deface"]
     p = payload["protocol"]
     ds = payload["dataset"]
     text = [f"# Face detection on WIDER FACE val subset ({ds['images']} images, {ds['faces_hard']} "
             "Hard-set faces)\n",
             f"IoU >= {p['iou']}, {p['matching']}. Covered: >= {int(p['covered_fraction'] * 100)} % of "
-            f"the face box inside the painted region (the ellipse, or box, of the detection box "
-            f"scaled x{p['mask_scale']}). Threads: {p['thread_settings']}. Timing: {p['timing']}.\n",
+            f"the face box inside the painted region: {p['painting']}. Threads: {p['thread_settings']}. Timing: {p['timing']}.\n",
             md_table(head, rows)]
     heads = headline_rows(payload["results"])
     if heads:

@@ -20,6 +20,19 @@ log = logging.getLogger("facedeid")
 
 
 # ---------------------------------------------------------------- helpers
+def _optional_float(text: str) -> float | None:
+    """A number, or ``off`` / ``none`` for None (argparse type)."""
+    if text.strip().lower() in ("off", "none"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'off', got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
 def _parse_value(text: str) -> Any:
     """``8`` -> 8, ``0.5`` -> 0.5, ``255,0,0`` -> [255, 0, 0], ``none`` -> None, else str.
 
@@ -79,8 +92,8 @@ def cmd_anonymize(args: argparse.Namespace) -> int:
         params["donors"] = args.donors
     anon = Anonymizer(method=args.method, strength=args.strength, detector=args.detector,
                       threshold=args.threshold, scale=args.scale, shape=args.shape,
-                      mask_scale=args.mask_scale, feather=args.feather, seed=args.seed,
-                      fallback=args.fallback, **params)
+                      mask_scale=args.mask_scale, small_face_scale=args.small_face_scale,
+                      feather=args.feather, seed=args.seed, fallback=args.fallback, **params)
     from .keys.cli import master_key_from_args
 
     key = master_key_from_args(args)            # None unless --reversible
@@ -272,6 +285,7 @@ def cmd_landmarks(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
+    from .composite import SMALL_FACE_SCALE
     from .pipeline import DEFAULT_MASK_SCALE, SHAPES
 
     parser = argparse.ArgumentParser(prog="facedeid", description=__doc__.splitlines()[0])
@@ -297,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="same as --shape box")
     p.add_argument("--mask-scale", type=float, default=DEFAULT_MASK_SCALE,
                    help=f"region size relative to the face box (default: {DEFAULT_MASK_SCALE})")
+    p.add_argument("--small-face-scale", type=_optional_float, default=SMALL_FACE_SCALE,
+                   metavar="S|off",
+                   help=f"region size of faces of 20 px and less, falling to --mask-scale at 40 px "
+                        f"(default: {SMALL_FACE_SCALE}; 'off': every face at --mask-scale)")
     p.add_argument("--feather", type=float, default=0.0,
                    help="soft edge width as a fraction of face size (default: 0, hard edge)")
     p.add_argument("--fallback", default="blackout",

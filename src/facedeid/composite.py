@@ -67,6 +67,38 @@ def face_size(face: Face) -> float:
     return math.sqrt(max(face.width, 0.0) * max(face.height, 0.0))
 
 
+#: Small faces are painted with a larger region: their detection boxes are loose
+#: and often off-centre (measured on WIDER FACE, docs/DETECTION.md). A face of
+#: size <= ``SMALL_FACE_SIZES[0]`` px gets ``SMALL_FACE_SCALE``; from there the
+#: scale falls linearly to the requested ``mask_scale`` at ``SMALL_FACE_SIZES[1]`` px.
+SMALL_FACE_SCALE = 3.0
+SMALL_FACE_SIZES = (20.0, 40.0)
+
+
+def grown_mask_scale(size, mask_scale: float = 1.3, small_scale: float | None = SMALL_FACE_SCALE,
+                     sizes: tuple[float, float] = SMALL_FACE_SIZES):
+    """The mask scale painted for a face of ``size`` px (:func:`face_size`).
+
+    ``mask_scale + (small_scale - mask_scale) * t`` with ``t = 1`` for
+    ``size <= sizes[0]``, ``0`` for ``size >= sizes[1]``, linear in between: faces
+    of ``sizes[1]`` px and more get exactly ``mask_scale``. ``small_scale`` None (or
+    not above ``mask_scale``) turns the growth off. ``size`` may be an array.
+
+    >>> float(grown_mask_scale(100.0)), float(grown_mask_scale(30.0)), float(grown_mask_scale(10.0))
+    (1.3, 2.15, 3.0)
+    """
+    size = np.asarray(size, dtype=np.float64)
+    lo, hi = (float(v) for v in sizes)
+    if not 0 <= lo < hi:
+        raise ValueError(f"need 0 <= sizes[0] < sizes[1], got {sizes}")
+    if small_scale is None or not small_scale > mask_scale:
+        out = np.full(size.shape, float(mask_scale))
+    else:
+        t = np.clip((hi - size) / (hi - lo), 0.0, 1.0)
+        out = float(mask_scale) + (float(small_scale) - float(mask_scale)) * t
+    return out if out.ndim else out[()]
+
+
 def _polygon_centroid(poly: np.ndarray) -> np.ndarray:
     x, y = poly[:, 0], poly[:, 1]
     xn, yn = np.roll(x, -1), np.roll(y, -1)
@@ -328,4 +360,4 @@ def paint_face(
     return paste(image, painted, mask, bbox)
 
 
-__all__ = ["SHAPES", "face_size", "polygon_mask", "region_mask", "region_polygon_for", "crop_for", "paste", "paint_face"]
+__all__ = ["SHAPES", "SMALL_FACE_SCALE", "SMALL_FACE_SIZES", "grown_mask_scale", "face_size", "polygon_mask", "region_mask", "region_polygon_for", "crop_for", "paste", "paint_face"]

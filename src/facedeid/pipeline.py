@@ -76,6 +76,9 @@ class Anonymizer:
         scale: detect on a copy resized by this factor (None: native).
         shape: painted region, ``box``, ``ellipse`` or ``hull`` (68-point outline).
         mask_scale: region size relative to the detected face box.
+        small_face_scale: mask scale of faces of 20 px and less, falling linearly
+            to ``mask_scale`` at 40 px (:func:`facedeid.composite.grown_mask_scale`):
+            small faces' boxes are loose. None paints every face at ``mask_scale``.
         feather: soft-edge width as a fraction of the face size (0 = hard edge).
         seed: makes stochastic methods reproducible (None: fresh OS entropy).
         fallback: method used for a face the chosen method or shape cannot handle
@@ -93,6 +96,7 @@ class Anonymizer:
         scale: float | None = None,
         shape: str = "ellipse",
         mask_scale: float = DEFAULT_MASK_SCALE,
+        small_face_scale: float | None = composite.SMALL_FACE_SCALE,
         feather: float = 0.0,
         seed: int | None = None,
         fallback: str = "blackout",
@@ -104,6 +108,8 @@ class Anonymizer:
             raise ValueError("mask_scale must be > 0")
         if feather < 0:
             raise ValueError("feather must be >= 0")
+        if small_face_scale is not None and not small_face_scale > 0:
+            raise ValueError("small_face_scale must be > 0 (or None)")
         self.method = get_method(method)
         self.params = self.method.params(strength, **method_params)
         self.fallback = get_method(fallback)
@@ -118,6 +124,7 @@ class Anonymizer:
         self.scale = scale
         self.shape = shape
         self.mask_scale = float(mask_scale)
+        self.small_face_scale = None if small_face_scale is None else float(small_face_scale)
         self.feather = float(feather)
         self.seed = seed
         self._detector = None
@@ -177,6 +184,11 @@ class Anonymizer:
                     log.warning("no 68-point landmarks for face %s: %s", face.face_id, exc)
             out.append(face)
         return out
+
+    def face_mask_scale(self, face: Face) -> float:
+        """The mask scale painted for ``face``: ``mask_scale``, grown for small faces."""
+        return float(composite.grown_mask_scale(composite.face_size(face), self.mask_scale,
+                                                self.small_face_scale))
 
     def rng_for(self, key: int, seed: int | None = None) -> np.random.Generator:
         """The random generator a stochastic method (e.g. ``noise``) gets for one face.
@@ -238,12 +250,13 @@ class Anonymizer:
                 reason = "no 68-point landmarks"
                 method, params = self.fallback, self.fallback_params
                 shape = "ellipse" if self.shape == "hull" else self.shape
+            scale = self.face_mask_scale(face)
             mask, bbox = composite.region_mask(h, w, face, shape=shape,
-                                               mask_scale=self.mask_scale, feather=self.feather,
+                                               mask_scale=scale, feather=self.feather,
                                                region=HULL_REGION)
             rec = face.to_dict()
             rec.update(method=method.name, params=_json_safe(params), region={
-                "shape": shape, "mask_scale": self.mask_scale, "feather": self.feather,
+                "shape": shape, "mask_scale": scale, "feather": self.feather,
                 "bbox": [int(v) for v in bbox]})
             if reason:
                 rec["fallback"] = reason
@@ -293,7 +306,8 @@ class Anonymizer:
             "detector": self.detector_config() if detected else {"name": "given"},
             "method": {"name": self.method.name, "params": _json_safe(self.params),
                        "fallback": self.fallback.name},
-            "region": {"shape": self.shape, "mask_scale": self.mask_scale, "feather": self.feather},
+            "region": {"shape": self.shape, "mask_scale": self.mask_scale,
+                       "small_face_scale": self.small_face_scale, "feather": self.feather},
             "n_faces": len(faces),
             "no_face_found": not faces,
             "faces": face_records,

@@ -9,6 +9,7 @@ Names:
 * a backend: ``yunet``, ``centerface``, ``retinaface``, ``haar``, ``dlib-hog``;
 * ``yunet-tiled``: the measured default configuration, also reachable as
   ``default`` (see :data:`DEFAULT_DETECTOR` and ``docs/DETECTION.md``);
+  ``yunet-tiled-v1`` is the previous default (no agreement rule);
 * backends joined with ``+`` (``yunet+centerface``): the union of their
   detections, duplicates fused (:class:`~facedeid.detect.ensemble.EnsembleDetector`).
 
@@ -38,6 +39,7 @@ DETECTORS = Registry("detector", {
     "haar": "facedeid.detect.haar:HaarDetector",
     "dlib-hog": "facedeid.detect.dlib_hog:DlibHogDetector",
     "yunet-tiled": "facedeid.detect.multiscale:default_detector",
+    "yunet-tiled-v1": "facedeid.detect.multiscale:default_detector_v1",
 })
 
 #: The measured default (benchmarks/bench_detection.py, docs/DETECTION.md): YuNet

@@ -5,7 +5,9 @@
 * :class:`TiledDetector`: a full-image pass plus a pass on upscaled, overlapping
   tiles; only small faces are taken from the tiles; merged by NMS.
 * :func:`default_detector`: facedeid's default (``yunet-tiled``): YuNet on
-  1.5x-upscaled tiles + CenterFace on a half-size copy.
+  1.5x-upscaled tiles + CenterFace on a half-size copy, with an agreement rule
+  (a mid-score tile face is kept when the other pass also saw it).
+  :func:`default_detector_v1` is the previous default (no agreement rule).
 * :class:`RefineDetector`: a second look at low-score YuNet candidates on
   upscaled crops (measured, not the default: see docs/DETECTION.md).
 
@@ -138,12 +140,26 @@ class TiledDetector(_Wrapper):
         full: detector of the full-image pass (None: ``base``); ``threshold``
             on this wrapper sets ``base``'s threshold only.
         nms_iou: IoU for merging.
+        accept: agreement rule (None: off, every detection is kept). Tile faces
+            scoring ``accept`` or more are kept; those below (down to ``base``'s own
+            threshold) only when a full-pass candidate overlaps them at IoU >=
+            ``support_iou``. With the rule on, ``threshold`` reads and sets ``accept``.
+        full_accept: with the agreement rule, full-pass faces are kept when they
+            score ``full_accept`` or more; the full pass's lower-scoring candidates
+            (down to ``full``'s own threshold) only vote for tile faces.
+        support_iou: IoU at which a full-pass candidate supports a tile face.
     """
 
     def __init__(self, base: Detector, upscale: float = 2.0, tile: int = 1024, overlap: int = 96,
                  max_face: float = 64.0, full_scale: float = 1.0, full: Detector | None = None,
-                 nms_iou: float = 0.4):
+                 nms_iou: float = 0.4, accept: float | None = None, full_accept: float | None = None,
+                 support_iou: float = 0.3):
         super().__init__(base)
+        if (accept is None) != (full_accept is None):
+            raise ValueError("accept and full_accept go together (both None: no agreement rule)")
+        self.accept = None if accept is None else float(accept)
+        self.full_accept = None if full_accept is None else float(full_accept)
+        self.support_iou = float(support_iou)
         self.full = base if full is None else full
         if not upscale > 0:
             raise ValueError("upscale must be > 0")
@@ -157,6 +173,17 @@ class TiledDetector(_Wrapper):
         self.max_face = float(max_face)
         self.full_scale = float(full_scale)
         self.nms_iou = float(nms_iou)
+
+    @property
+    def threshold(self) -> float:  # type: ignore[override]
+        return self.base.threshold if self.accept is None else self.accept
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        if self.accept is None:
+            self.base.threshold = float(value)
+        else:
+            self.accept = float(value)
 
     def tiles(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
         """Tile rectangles ``(x0, y0, x1, y1)`` covering the image with overlap."""
@@ -183,7 +210,8 @@ class TiledDetector(_Wrapper):
         h, w = rgb.shape[:2]
         if h == 0 or w == 0:
             return []
-        faces = self._full_pass(rgb)
+        full = self._full_pass(rgb)
+        tiled: list[Face] = []
         margin = 2.0
         for x0, y0, x1, y1 in self.tiles(w, h):
             crop = rgb[y0:y1, x0:x1]
@@ -198,7 +226,9 @@ class TiledDetector(_Wrapper):
                 if ((x0 > 0 and bx1 < x0 + margin) or (y0 > 0 and by1 < y0 + margin)
                         or (x1 < w and bx2 > x1 - margin) or (y1 < h and by2 > y1 - margin)):
                     continue
-                faces.append(g.clipped(w, h))
+                tiled.append(g.clipped(w, h))
+        faces = full + tiled if self.accept is None else agree(
+            tiled, full, self.accept, self.full_accept, self.support_iou)
         if not faces:
             return []
         keep = nms(np.array([f.box for f in faces]), np.array([f.score for f in faces]), self.nms_iou)
@@ -206,8 +236,31 @@ class TiledDetector(_Wrapper):
 
     def __repr__(self) -> str:
         full = "" if self.full is self.base else f", full={self.full!r}"
+        rule = ("" if self.accept is None else f", accept={self.accept:g}, "
+                f"full_accept={self.full_accept:g}, support_iou={self.support_iou:g}")
         return (f"TiledDetector({self.base!r}, upscale={self.upscale}, tile={self.tile}, "
-                f"overlap={self.overlap}, max_face={self.max_face}, full_scale={self.full_scale}{full})")
+                f"overlap={self.overlap}, max_face={self.max_face}, full_scale={self.full_scale}"
+                f"{full}{rule})")
+
+
+def agree(tiled: list[Face], full: list[Face], accept: float, full_accept: float,
+          support_iou: float = 0.3) -> list[Face]:
+    """The agreement rule of :class:`TiledDetector` (before NMS).
+
+    Keeps the tile faces scoring ``accept`` or more, the tile faces below it that
+    some full-pass face overlaps at IoU >= ``support_iou`` (whatever that face's
+    score: the full pass ran at its own, low, threshold), and the full-pass faces
+    scoring ``full_accept`` or more. Scores are left as they are.
+    """
+    from . import iou_matrix
+
+    if tiled and full:
+        iou = iou_matrix(np.array([f.box for f in tiled]), np.array([f.box for f in full]))
+        supported = (iou >= support_iou).any(axis=1)
+    else:
+        supported = np.zeros(len(tiled), dtype=bool)
+    kept = [f for f, ok in zip(tiled, supported) if f.score >= accept or ok]
+    return kept + [f for f in full if f.score >= full_accept]
 
 
 class RefineDetector(_Wrapper):
@@ -297,11 +350,18 @@ class RefineDetector(_Wrapper):
                 f"candidate_threshold={self.candidate_threshold}, accept={self.accept})")
 
 
-#: The default configuration, chosen by benchmarks/bench_detection.py (docs/DETECTION.md):
-#: YuNet (threshold 0.45) on 1.5x-upscaled tiles, faces < 64 px, plus CenterFace
-#: (threshold 0.25) on a half-size copy for larger faces.
-DEFAULT_CONFIG = {"threshold": 0.45, "full_threshold": 0.25, "upscale": 1.5, "full_scale": 0.5,
+#: The default configuration, chosen by benchmarks/bench_detection.py and
+#: benchmarks/tune_detection.py (docs/DETECTION.md): YuNet on 1.5x-upscaled tiles
+#: (faces < 64 px) kept at 0.45, or at 0.35 when CenterFace (run on a half-size
+#: copy at 0.1) also saw the face; CenterFace's own faces kept at 0.35.
+DEFAULT_CONFIG = {"threshold": 0.45, "rescue_threshold": 0.35, "full_threshold": 0.35,
+                  "support_threshold": 0.1, "support_iou": 0.3, "upscale": 1.5, "full_scale": 0.5,
                   "tile": 1024, "overlap": 96, "max_face": 64.0}
+
+#: The previous default (``yunet-tiled-v1``): the same passes, YuNet 0.45 and
+#: CenterFace 0.25, merged by NMS without the agreement rule.
+DEFAULT_CONFIG_V1 = {"threshold": 0.45, "full_threshold": 0.25, "upscale": 1.5, "full_scale": 0.5,
+                     "tile": 1024, "overlap": 96, "max_face": 64.0}
 
 
 def default_detector(threshold: float | None = None, full_threshold: float | None = None,
@@ -309,21 +369,53 @@ def default_detector(threshold: float | None = None, full_threshold: float | Non
     """facedeid's default detector (registry name ``yunet-tiled``).
 
     YuNet on 1.5x-upscaled tiles finds the small faces (< 64 px); CenterFace on
-    a half-size copy finds the larger ones; duplicates are merged by NMS.
+    a half-size copy finds the larger ones; duplicates are merged by NMS. A tile
+    face scoring between ``rescue_threshold`` (0.35) and ``threshold`` (0.45) is
+    kept only when CenterFace also has a candidate there (score >=
+    ``support_threshold``, 0.1; IoU >= ``support_iou``, 0.3). CenterFace's faces
+    are kept from ``full_threshold`` (0.35).
 
     Args:
-        threshold: YuNet's threshold on the tiles (default 0.45).
-        full_threshold: CenterFace's threshold (default 0.25; when only
-            ``threshold`` is given, it moves in proportion: ``threshold * 0.25 / 0.45``).
+        threshold: YuNet's accept threshold (default 0.45). Given alone, the other
+            thresholds move in proportion (``x threshold / 0.45``).
+        full_threshold: CenterFace's accept threshold (default 0.35).
         num_threads: onnxruntime threads for CenterFace (default ``os.cpu_count()``)
             and OpenCV threads for YuNet (default: OpenCV's setting).
-        **options: override the rest of :data:`DEFAULT_CONFIG`
-            (``upscale``, ``full_scale``, ``tile``, ``overlap``, ``max_face``).
+        **options: override the rest of :data:`DEFAULT_CONFIG` (``rescue_threshold``,
+            ``support_threshold``, ``support_iou``, ``upscale``, ``full_scale``,
+            ``tile``, ``overlap``, ``max_face``).
     """
     from .centerface import CenterFaceDetector
     from .yunet import YuNetDetector
 
     cfg = {**DEFAULT_CONFIG, **options}
+    accept = cfg.pop("threshold")
+    k = 1.0 if threshold is None else float(threshold) / accept
+    accept *= k
+    rescue = min(cfg.pop("rescue_threshold") * k, accept)
+    full_accept = cfg.pop("full_threshold") * k
+    if full_threshold is not None:
+        full_accept = float(full_threshold)
+    support = min(cfg.pop("support_threshold") * k, full_accept)
+    det = TiledDetector(YuNetDetector(threshold=rescue, num_threads=num_threads),
+                        full=CenterFaceDetector(threshold=support, num_threads=num_threads),
+                        accept=accept, full_accept=full_accept, **cfg)
+    det.name = "yunet-tiled"
+    return det
+
+
+def default_detector_v1(threshold: float | None = None, full_threshold: float | None = None,
+                        num_threads: int | None = None, **options) -> TiledDetector:
+    """The previous default (registry name ``yunet-tiled-v1``): no agreement rule.
+
+    YuNet (0.45) on 1.5x-upscaled tiles, faces < 64 px, plus CenterFace (0.25)
+    on a half-size copy, merged by NMS. ``threshold`` alone moves CenterFace's
+    threshold in proportion (``threshold * 0.25 / 0.45``).
+    """
+    from .centerface import CenterFaceDetector
+    from .yunet import YuNetDetector
+
+    cfg = {**DEFAULT_CONFIG_V1, **options}
     base_thr = cfg.pop("threshold")
     full_thr = cfg.pop("full_threshold")
     if threshold is not None:
@@ -334,5 +426,5 @@ def default_detector(threshold: float | None = None, full_threshold: float | Non
         full_thr = float(full_threshold)
     det = TiledDetector(YuNetDetector(threshold=base_thr, num_threads=num_threads),
                         full=CenterFaceDetector(threshold=full_thr, num_threads=num_threads), **cfg)
-    det.name = "yunet-tiled"
+    det.name = "yunet-tiled-v1"
     return det
