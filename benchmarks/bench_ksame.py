@@ -150,9 +150,10 @@ def targets(rows: list[dict], kmax: int) -> dict:
     for row in rows:
         if row["method"] == "ksame-m":
             u = row["utility"]
-            out[f"ksame-m k={row['k']}: detection kept >= 0.99"] = {
-                "value": u.get("detection_kept"), "limit": 0.99,
-                "met": (u.get("detection_kept") or 0) >= 0.99}
+            own = u.get("detection_kept_method")
+            out[f"ksame-m k={row['k']}: detection kept >= 0.99 (faces ksame-m painted)"] = {
+                "value": own, "limit": 0.99, "met": own is not None and own >= 0.99,
+                "all_faces": u.get("detection_kept"), "fallback_share": u.get("fallback_share")}
             out[f"ksame-m k={row['k']}: landmark NME < 0.05"] = {
                 "value": u.get("landmark_nme"), "limit": 0.05,
                 "met": u.get("landmark_nme") is not None and u["landmark_nme"] < 0.05}
@@ -179,7 +180,7 @@ def markdown(rows: list[dict], times: dict, tg: dict, n_pairs: int, n_images: in
              ""]
     head = ["method", "k", "naive rank-1", "naive TAR", "parrot rank-1", "parrot TAR (FAR)",
             "pairs acc. after", "same pairs matched after", "self de-ID", "SSIM",
-            "detection kept", "landmark NME", "ms/face"]
+            "detection kept: own / all (fallback)", "landmark NME", "ms/face"]
     table = []
     for r in rows:
         per = lambda key, pct=False: " / ".join(f(worst(r, key, a), pct) for a in ATTACKERS)  # noqa: E731
@@ -190,7 +191,9 @@ def markdown(rows: list[dict], times: dict, tg: dict, n_pairs: int, n_images: in
                       per("parrot_tar", True) + " (" + f(worst(r, "parrot_far"), True) + ")",
                       per("pairs_accuracy", True), per("pairs_tar", True),
                       " / ".join(f(worst(r, "self_deid", a), True) for a in ATTACKERS),
-                      f(u.get("ssim")), f(u.get("detection_kept"), True), f(u.get("landmark_nme")),
+                      f(u.get("ssim")),
+                      f"{f(u.get('detection_kept_method'), True)} / {f(u.get('detection_kept'), True)}"
+                      f" ({f(u.get('fallback_share'), True)})", f(u.get("landmark_nme")),
                       "-" if t is None else f"{t:.0f}"])
     lines.append(md_table(head, table))
     lines += ["", "Per-face time (median ms; encode = alignment + features, group = the set's "
@@ -205,6 +208,11 @@ def markdown(rows: list[dict], times: dict, tg: dict, n_pairs: int, n_images: in
         val = f"{val:.3f}" if isinstance(val, float) else val
         lines.append(f"- {'MET' if t['met'] else 'NOT MET'}: {name} (measured {val}"
                      + (f"; closest {t['closest']}" if "closest" in t and not t["met"] else "") + ")")
+    lines += ["", "Detection kept: of the faces the default detector finds in the original, the "
+              "share it still finds after de-identification; *own* counts the faces the method "
+              "painted itself, *all* adds the faces it handed to the fallback method (blackout "
+              "by default: faces too small to average, eye distance < 10 px); the share of "
+              "those is in brackets."]
     lines += ["", "\"same pairs matched after\" is seed 004's \"verification accuracy after\" "
               "(its 1,000 pairs are all same-person pairs; it reports 16.5 % with dlib).",
               "", f"Evaluation wall time: {seconds / 60:.1f} min on the shared 2-core machine.", ""]
@@ -244,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - t0
     rows = summarise(result)
     times = time_methods(non_eval_people(lfw, args.time_faces), min(max(ks), args.time_faces))
-    tg = targets(rows, max(ks))
+    tg = targets(rows, 10 if 10 in ks else max(ks))   # the issue's parrot target is at k = 10
     n_images = result.dataset.get("n_images")
     md = markdown(rows, times, tg, args.pairs, n_images, alignments, seconds)
     write_results("bench_ksame", {

@@ -400,3 +400,25 @@ def test_lfw_every_scenario_runs(lfw_run):
             assert r.metrics["deid_rate"] >= 0.95
     util = [u for u in lfw_run.utility if u["method"] == "blackout"][0]["metrics"]
     assert 0.3 < util["ssim"] < 0.95 and util["no_face_rate"] < 0.1
+
+
+def test_detection_kept_counts_fallback_faces_apart():
+    """A face the method handed to its fallback (e.g. too small to average, blacked out)
+    counts in detection_kept but not in detection_kept_method."""
+    from facedeid.evaluate.utility import aggregate_utility, image_utility
+    from facedeid.types import Face
+
+    img = np.zeros((64, 96, 3), np.uint8)
+    big = Face(box=(10.0, 10.0, 40.0, 50.0), score=0.9)
+    tiny = Face(box=(70.0, 20.0, 80.0, 32.0), score=0.6)
+    still_found = lambda rgb: [Face(box=(11.0, 10.0, 41.0, 50.0), score=0.8)]  # noqa: E731
+    u = image_utility(img, img, [big, tiny], [], detect=still_found, fallback=[False, True])
+    assert (u["n_faces"], u["n_kept"], u["n_kept_method"], u["n_fallback"]) == (2, 1, 1, 1)
+    agg = aggregate_utility([u, image_utility(img, img, [big], [], detect=lambda rgb: [],
+                                              fallback=[False])])
+    assert agg["detection_kept"] == pytest.approx(1 / 3)
+    assert agg["detection_kept_method"] == pytest.approx(1 / 2)
+    assert agg["fallback_share"] == pytest.approx(1 / 3)
+    # unknown or mismatched fallback lists: every face is the method's own
+    u2 = image_utility(img, img, [big, tiny], [], detect=still_found, fallback=[True])
+    assert u2["n_fallback"] == 0 and u2["n_kept_method"] == 1

@@ -372,7 +372,7 @@ class RunCache:
 
     @staticmethod
     def util_key(mkey: str, dg: str) -> str:
-        return f"d|{mkey}|{dg}|util|1"
+        return f"d|{mkey}|{dg}|util|2"      # 2: per-face fallback counts
 
     # ---- originals
     def load_originals(self, dgs: Sequence[str]) -> list[dict | None]:

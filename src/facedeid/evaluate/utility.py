@@ -13,6 +13,10 @@ Per image (:func:`image_utility`), then averaged over a method's images
   are reported too.
 * ``detection_kept`` - of the faces the project's default detector found in the
   original, the share it still finds (IoU >= 0.5) in the de-identified image.
+  ``detection_kept_method`` counts only the faces the method itself painted (not
+  those it could not handle and gave to the ``fallback`` method, e.g. a face too
+  small to average, blacked out); ``fallback_share`` is the share of faces that
+  went to the fallback.
 * ``landmark_nme`` - 68-point landmarks predicted at the original face box in
   both images: mean point displacement divided by the inter-ocular distance
   (outer eye corners, points 36 and 45, as in 300-W), averaged over faces.
@@ -115,7 +119,8 @@ def image_utility(orig: np.ndarray, deid: np.ndarray, faces: list[Face],
                   painted_boxes: list[tuple[int, int, int, int]],
                   detect: Callable[[np.ndarray], list[Face]] | None = None,
                   predict68: Callable[[np.ndarray, Face], np.ndarray] | None = None,
-                  orig_landmarks68: list[np.ndarray | None] | None = None) -> dict[str, Any]:
+                  orig_landmarks68: list[np.ndarray | None] | None = None,
+                  fallback: list[bool] | None = None) -> dict[str, Any]:
     """Utility numbers of one de-identified image (JSON-ready).
 
     Args:
@@ -125,11 +130,20 @@ def image_utility(orig: np.ndarray, deid: np.ndarray, faces: list[Face],
         detect: the default detector (``rgb -> faces``); None skips ``detection_kept``.
         predict68: ``(rgb, face) -> (68, 2)``; None skips ``landmark_nme``.
         orig_landmarks68: cached 68 points of each face in the original (None: predicted).
+        fallback: per face, whether the method handed it to its fallback method
+            (None: unknown, treated as none).
     """
     out: dict[str, Any] = quality(orig, deid, outside_mask(orig.shape[:2], painted_boxes))
     out["n_faces"] = len(faces)
+    if fallback is None or len(fallback) != len(faces):
+        own = list(faces)
+    else:
+        own = [f for f, fb in zip(faces, fallback) if not fb]
+    out["n_fallback"] = len(faces) - len(own)
     if detect is not None and faces:
-        out["n_kept"] = match_faces(faces, detect(deid))
+        found = detect(deid)
+        out["n_kept"] = match_faces(faces, found)
+        out["n_kept_method"] = match_faces(own, found) if own else 0
     nmes = []
     if predict68 is not None:
         for k, face in enumerate(faces):
@@ -171,9 +185,19 @@ def aggregate_utility(items: list[dict[str, Any]]) -> dict[str, float]:
         "detection_kept": (sum(it["n_kept"] for it in with_det)
                            / sum(it["n_faces"] for it in with_det))
         if with_det and sum(it["n_faces"] for it in with_det) else float("nan"),
+        "detection_kept_method": _kept_method(with_det),
+        "fallback_share": (sum(it.get("n_fallback", 0) for it in items) / n_faces)
+        if n_faces else float("nan"),
         "landmark_nme": float(np.mean(nmes)) if nmes else float("nan"),
         "no_face_rate": float(np.mean([it.get("n_faces", 0) == 0 for it in items])),
         "n_images_utility": len(items),
         "n_faces_utility": int(n_faces),
     }
     return out
+
+
+def _kept_method(with_det: list[dict[str, Any]]) -> float:
+    """``detection_kept`` over the faces the method painted itself (see module docstring)."""
+    items = [it for it in with_det if "n_kept_method" in it]
+    n = sum(it["n_faces"] - it.get("n_fallback", 0) for it in items)
+    return sum(it["n_kept_method"] for it in items) / n if n else float("nan")

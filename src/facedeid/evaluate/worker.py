@@ -279,9 +279,11 @@ class Worker:
                                     f"shape or dtype")
             origs.append(rgb)
             deids.append(out)
-            boxes = [tuple(r["region"]["bbox"]) for r in res.record.get("faces", [])
-                     if r.get("painted")]
-            results.append({"emb": {}, "util": None, "boxes": boxes, "faces": faces})
+            recs = res.record.get("faces", [])
+            boxes = [tuple(r["region"]["bbox"]) for r in recs if r.get("painted")]
+            fallback = [bool(r.get("fallback")) for r in recs] if len(recs) == len(faces) else None
+            results.append({"emb": {}, "util": None, "boxes": boxes, "faces": faces,
+                            "fallback": fallback})
         tmpl = [None if it["tmpl"] is None else np.asarray(it["tmpl"]) for it in items]
         need = None
         if all(it.get("need") is not None for it in items):
@@ -291,7 +293,7 @@ class Worker:
             for r, v in zip(results, vecs):
                 r["emb"][(ai, mode)] = v
         for it, r, rgb, out in zip(items, results, origs, deids):
-            faces, boxes = r.pop("faces"), r.pop("boxes")
+            faces, boxes, fallback = r.pop("faces"), r.pop("boxes"), r.pop("fallback")
             if it["util"]:
                 lm = it.get("lm68")
                 with self.timer("utility", 1):
@@ -299,7 +301,8 @@ class Worker:
                         rgb, out, faces, boxes, detect=self.base.detect,
                         predict68=self._predict68 if self.cfg.landmarks else None,
                         orig_landmarks68=None if lm is None else
-                        [None if p is None else np.asarray(p) for p in lm])
+                        [None if p is None else np.asarray(p) for p in lm],
+                        fallback=fallback)
         return results
 
 

@@ -18,7 +18,8 @@ Parameters (``-p NAME=VALUE``; ``k`` is the strength, ``--k``/``--strength``):
              statistics to the target's (default ``none`` for pixel and eigen,
              ``meanstd`` for m).
 ``shape_weight``  (m) 0 = the target's own landmarks (default), 1 = the group's average shape.
-``region``   ``face_hull`` (seed 004's mask, default) or ``face_outline``.
+``region``   ``face_outline`` (jaw line and eyebrows, default) or ``face_hull`` (seed 004's mask).
+``forehead`` raise the eyebrow points by this share of the chin-to-brow height (default 0.3).
 ``smooth``   boundary smoothing, Gaussian sigma / sqrt(mask area) (default 0.04).
 """
 
