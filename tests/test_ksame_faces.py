@@ -111,3 +111,39 @@ def test_bad_parameters_are_clear_errors():
         with pytest.raises(ValueError, match=msg):
             KSAME_M.batch.encode(img, Face(box=(20, 20, 140, 150), landmarks68=lm),
                                  {**KSAME_M.params(), **bad})
+
+
+def test_shading_colour_mode_takes_the_targets_lighting_and_keeps_the_texture():
+    """color=shading: the painted layer's low-frequency lightness becomes the target's (a
+    lighting gradient), its fine texture stays the average's; outside the mask, unused."""
+    import cv2
+
+    from facedeid.ksame.faces import _match_color
+
+    h, w = 96, 96
+    yy, xx = np.mgrid[0:h, 0:w]
+    texture = 0.08 * ((xx // 3 + yy // 3) % 2 - 0.5)                     # fine checker
+    src = np.repeat((0.5 + texture)[..., None], 3, axis=2).astype(np.float32)
+    ref = np.repeat((0.2 + 0.6 * xx / (w - 1))[..., None], 3, axis=2).astype(np.float32)
+    mask = np.zeros((h, w), np.float32)
+    mask[16:80, 16:80] = 1.0
+    out = _match_color(src, ref, mask, "shading", shading=0.2)
+    L = lambda im: cv2.cvtColor(np.ascontiguousarray(im), cv2.COLOR_RGB2LAB)[..., 0]  # noqa: E731
+    sel = mask > 0.5
+    lo = lambda im: cv2.GaussianBlur(L(im), (0, 0), 6.0)[24:72, 24:72]  # noqa: E731
+    # the lighting gradient is now there, left to right, as in the target
+    prof_out, prof_ref = lo(out).mean(axis=0), lo(ref).mean(axis=0)
+    assert np.corrcoef(prof_out, prof_ref)[0, 1] > 0.95
+    assert prof_out[-1] - prof_out[0] > 0.5 * (prof_ref[-1] - prof_ref[0])
+    # the fine texture survives: high-pass of the output correlates with the source's
+    hp = lambda im: (L(im) - cv2.GaussianBlur(L(im), (0, 0), 2.0))[sel]  # noqa: E731
+    assert np.corrcoef(hp(out), hp(src))[0, 1] > 0.9
+    # "mean" alone does not carry the gradient
+    flat = lo(_match_color(src, ref, mask, "mean")).mean(axis=0)
+    assert abs(flat[-1] - flat[0]) < 0.2 * (prof_ref[-1] - prof_ref[0])
+
+
+@pytest.mark.parametrize("bad", [0.0, 2.0, "x", True])
+def test_bad_shading_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="shading"):
+        F.check_params("eigen", {"k": 10, "color": "shading", "shading": bad})

@@ -42,7 +42,7 @@ from ..imageops import color_channels, dtype_max
 from .grouping import Group
 
 KINDS = ("pixel", "eigen", "m")
-COLOR_MODES = ("none", "mean", "meanstd")
+COLOR_MODES = ("none", "mean", "meanstd", "shading")
 MASK_REGIONS = ("face_hull", "face_outline")
 DEFAULT_SIZE = 128
 """Aligned frame / texture size (pixels) of ``pixel`` and ``m`` (``eigen`` uses the model's, 64)."""
@@ -129,6 +129,10 @@ def check_params(kind: str, params: dict[str, Any]) -> None:
         raise ValueError(f"forehead must be a number in 0..1, got {forehead!r}")
     if params.get("region", "face_outline") not in MASK_REGIONS:
         raise ValueError(f"region must be one of {', '.join(MASK_REGIONS)}, got {params.get('region')!r}")
+    shading = params.get("shading", 0.2)
+    if isinstance(shading, bool) or not isinstance(shading, (int, float)) \
+            or not 0.02 <= float(shading) <= 1.0:
+        raise ValueError(f"shading must be a number in 0.02..1, got {shading!r}")
     smooth = params.get("smooth", 0.04)
     if not isinstance(smooth, (int, float)) or not 0 <= float(smooth) <= 0.5:
         raise ValueError(f"smooth must be a number in 0..0.5, got {smooth!r}")
@@ -322,8 +326,22 @@ def group_targets(groups: Sequence[Group], samples: Sequence[Sample], n_cover: i
 
 
 # ------------------------------------------------------------------ painting
-def _match_color(src: np.ndarray, ref: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
-    """``src`` (float RGB [0, 1]) with its Lab mean (and std) inside ``mask`` set to ``ref``'s."""
+def _lowpass_in(x: np.ndarray, w: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian low-pass of ``x`` (H x W) using only the pixels weighted by ``w`` (normalized
+    convolution), so the background outside the face does not bleed in."""
+    num = cv2.GaussianBlur((x * w).astype(np.float32), (0, 0), sigma)
+    den = cv2.GaussianBlur(w.astype(np.float32), (0, 0), sigma)
+    return num / np.maximum(den, 1e-4)
+
+
+def _match_color(src: np.ndarray, ref: np.ndarray, mask: np.ndarray, mode: str,
+                 shading: float = 0.2) -> np.ndarray:
+    """``src`` (float RGB [0, 1]) with its Lab mean (and std) inside ``mask`` set to ``ref``'s.
+
+    ``shading``: the Lab mean is matched, then the low frequencies of the lightness
+    (Gaussian sigma = ``shading`` x sqrt(mask area), computed inside the mask) are taken
+    from ``ref``: the target's lighting and shadows over the average's texture.
+    """
     if mode == "none":
         return src
     sel = mask > 0.5
@@ -331,6 +349,12 @@ def _match_color(src: np.ndarray, ref: np.ndarray, mask: np.ndarray, mode: str) 
         return src
     a = cv2.cvtColor(np.ascontiguousarray(src, np.float32), cv2.COLOR_RGB2LAB)
     b = cv2.cvtColor(np.ascontiguousarray(ref, np.float32), cv2.COLOR_RGB2LAB)
+    if mode == "shading":
+        w = sel.astype(np.float32)
+        sigma = max(1.0, float(shading) * math.sqrt(float(sel.sum())))
+        la, lb = _lowpass_in(a[..., 0], w, sigma), _lowpass_in(b[..., 0], w, sigma)
+        a[..., 0] = np.clip(a[..., 0] + (lb - la), 0.0, 100.0)
+        mode = "mean"
     ma, mb = a[sel].mean(axis=0), b[sel].mean(axis=0)
     if mode == "meanstd":
         sa, sb = a[sel].std(axis=0), b[sel].std(axis=0)
@@ -417,7 +441,8 @@ def render(kind: str, crop: np.ndarray, landmarks68: np.ndarray, target: Target,
     layer = np.asarray(layer, np.float32).reshape(hw + (3,))
     color = params.get("color") or "none"
     if color != "none":
-        layer = _match_color(layer, _crop_rgb01(img), alpha, color)
+        layer = _match_color(layer, _crop_rgb01(img), alpha, color,
+                             float(params.get("shading", 0.2)))
     out = _to_crop_format(layer, img)
     if np.issubdtype(img.dtype, np.integer):
         info = np.iinfo(img.dtype)

@@ -14,9 +14,11 @@ Parameters (``-p NAME=VALUE``; ``k`` is the strength, ``--k``/``--strength``):
 ``gallery``  folder of extra faces that may complete groups (default none).
 ``size``     aligned frame / texture size in pixels (pixel, m; default 128).
 ``components``  eigenfaces used (eigen; default all of the model's).
-``color``    ``none`` / ``mean`` / ``meanstd``: match the painted face's Lab colour
-             statistics to the target's (default ``none`` for pixel and eigen,
-             ``meanstd`` for m).
+``color``    ``none`` / ``mean`` / ``meanstd`` / ``shading``: match the painted face's Lab
+             colour statistics to the target's (default ``none`` for pixel and eigen,
+             ``meanstd`` for m); ``shading`` also takes the target's low-frequency
+             lightness (its lighting and shadows) over the average's texture.
+``shading``  (color=shading) Gaussian sigma of that low-pass, x sqrt(mask area) (default 0.2).
 ``shape_weight``  (m) 0 = the target's own landmarks (default), 1 = the group's average shape.
 ``region``   ``face_outline`` (jaw line and eyebrows, default) or ``face_hull`` (seed 004's mask).
 ``forehead`` raise the eyebrow points by this share of the chin-to-brow height (default 0.3).
@@ -95,7 +97,8 @@ def _paint(kind: str, crop: np.ndarray, face: Face, params: dict[str, Any]) -> n
     return F.render(kind, crop, face.landmarks68, target, params)
 
 
-_COMMON = {"k": 10, "gallery": None, "region": "face_outline", "forehead": 0.3, "smooth": 0.04}
+_COMMON = {"k": 10, "gallery": None, "region": "face_outline", "forehead": 0.3, "smooth": 0.04,
+           "shading": 0.2}
 _STRENGTH_DOC = ("k = number of distinct people averaged into every output face (k-Same; "
                  "re-identification within the set is bounded by 1/k); larger = stronger")
 
