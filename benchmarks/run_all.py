@@ -24,7 +24,8 @@ BENCHMARKS = [
     "bench_keys",          # reversible mode: recovery, payload size, overhead, leakage, seed 000
     "bench_reconstruction",  # seed formulas, pca/svd/hypersphere vs 3 attackers, seed 000 recovery
     "bench_align",         # alignment / piecewise-affine round trips and speed
-    "bench_ksame",         # k-Same family (pixel, eigen, m) at k=2,5,10 vs 3 attackers, grouped set
+    "bench_ksame",         # k-Same family (pixel, eigen, m) at k=2,5,10,20 vs 3 attackers, grouped set
+    "bench_ksame --ks 10 --seed 1 --name bench_ksame_seed1",  # the same at k=10 on a second sample
     "bench_replace",       # natural face replacement (replace, fatm) vs 3 attackers, utility, time
 ]
 
@@ -36,12 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     names = BENCHMARKS
     if args.only:
         wanted = {n if n.startswith("bench_") else "bench_" + n for n in args.only.split(",")}
-        names = [n for n in BENCHMARKS if n in wanted]
+        names = [n for n in BENCHMARKS if n.split()[0] in wanted]
     failed = []
     for name in names:
         print(f"== {name}", flush=True)
         t0 = time.perf_counter()
-        rc = subprocess.call([sys.executable, "-m", f"benchmarks.{name}"])
+        module, *extra = name.split()
+        rc = subprocess.call([sys.executable, "-m", f"benchmarks.{module}", *extra])
         print(f"== {name}: exit {rc} in {time.perf_counter() - t0:.0f} s", flush=True)
         if rc:
             failed.append(name)

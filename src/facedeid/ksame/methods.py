@@ -15,13 +15,15 @@ Parameters (``-p NAME=VALUE``; ``k`` is the strength, ``--k``/``--strength``):
 ``size``     aligned frame / texture size in pixels (pixel, m; default 128).
 ``components``  eigenfaces used (eigen; default all of the model's).
 ``color``    ``none`` / ``mean`` / ``meanstd`` / ``shading``: match the painted face's Lab
-             colour statistics to the target's (default ``none`` for pixel and eigen,
-             ``meanstd`` for m); ``shading`` also takes the target's low-frequency
-             lightness (its lighting and shadows) over the average's texture.
+             colour statistics to the target's (default ``none`` for pixel,
+             ``shading`` for eigen, ``meanstd`` for m); ``shading`` also takes the
+             target's low-frequency lightness (its lighting and shadows) over the
+             average's texture.
 ``shading``  (color=shading) Gaussian sigma of that low-pass, x sqrt(mask area) (default 0.2).
 ``shape_weight``  (m) 0 = the target's own landmarks (default), 1 = the group's average shape.
 ``region``   ``face_outline`` (jaw line and eyebrows, default) or ``face_hull`` (seed 004's mask).
-``forehead`` raise the eyebrow points by this share of the chin-to-brow height (default 0.3).
+``forehead`` raise the eyebrow points by this share of the chin-to-brow height (default 0.3;
+             0.45 for eigen).
 ``smooth``   boundary smoothing, Gaussian sigma / sqrt(mask area) (default 0.04).
 """
 
@@ -117,7 +119,7 @@ def _method(name: str, kind: str, extra: dict[str, Any], what: str) -> Method:
 
 KSAME_PIXEL = _method("ksame-pixel", "pixel", {"size": F.DEFAULT_SIZE, "color": "none"},
                       "Averages similarity-aligned pixels (k-Same-Pixel).")
-KSAME_EIGEN = _method("ksame-eigen", "eigen", {"components": None, "color": "none"},
+KSAME_EIGEN = _method("ksame-eigen", "eigen", {"components": None, "color": "shading", "forehead": 0.45},
                       "Averages eigenface coefficients of shape-free textures (k-Same-Eigen).")
 KSAME_M = _method("ksame-m", "m", {"size": F.DEFAULT_SIZE, "color": "meanstd", "shape_weight": 0.0},
                   "Averages shape-free textures, painted on the target's own landmarks (k-Same-M).")
