@@ -263,6 +263,17 @@ def test_profile_and_tiny_faces_are_declined():
         check_face(Face(box=(0, 0, 20, 20), landmarks68=tiny), {"min_iod": 12, "max_yaw": 0.7})
     with pytest.raises(CannotPaint, match="landmarks"):
         check_face(Face(box=(0, 0, 20, 20)), {})
+    # a clearly turned face that is not a profile (yaw score 0.8) is replaced by default,
+    # not blacked out; a profile still falls back with the defaults
+    from facedeid.methods.replace import DEFAULTS
+
+    turned = lm.copy()
+    span = lm[16, 0] - lm[0, 0]
+    turned[30, 0] = lm[0, 0] + span * 0.9        # nose tip at 90% of the jaw span: score 0.8
+    assert yaw_score(turned) == pytest.approx(0.8, abs=0.02)
+    assert check_face(Face(box=(0, 0, 200, 200), landmarks68=turned), dict(DEFAULTS)).shape == (68, 2)
+    with pytest.raises(CannotPaint, match="profile"):
+        check_face(Face(box=(0, 0, 200, 200), landmarks68=profile), dict(DEFAULTS))
 
 
 def test_small_face_falls_back_and_the_audit_says_why(data_dir):

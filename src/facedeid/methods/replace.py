@@ -41,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "verify": True,           # re-check the result and try the next donor if it still matches
     "tries": 4,               # donors tried per face with verify
     "min_iod": 8.0,           # smaller faces (inter-ocular distance, pixels) fall back
-    "max_yaw": 0.7,           # more turned faces (0 frontal .. 1 profile) fall back
+    "max_yaw": 0.9,           # more turned faces (0 frontal .. 1 profile) fall back
 }
 
 
