@@ -428,3 +428,24 @@ def test_cli_donors_folder_and_its_error(astronaut, tmp_path, capsys):
                "--donors", str(tmp_path / "missing"), "-p", "attacker=none"])
     assert rc != 0 and "donor folder not found" in capsys.readouterr().err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_audit_records_the_donor_and_the_identity_check(data_dir):
+    """Each replaced face's record says which donor was used, how many were tried and
+    whether the judging attacker still matched the result (the `detail` of the audit)."""
+    from facedeid.pipeline import Anonymizer
+
+    img, faces = _lfw_face(data_dir)
+    anon = Anonymizer(method="replace", seed=3)
+    res = anon.anonymize(img, faces=faces)
+    rec = [r for r in res.record["faces"] if r.get("painted") and not r.get("fallback")][0]
+    d = rec["detail"]
+    assert isinstance(d["donor"], int) and 1 <= d["donors_tried"] <= 4
+    assert d["identity_check"] in ("passed", "failed: first donor kept")
+    if d["identity_check"] == "passed":
+        assert d["judge_distance_ratio"] > 1.0
+    # the same donor again with the same seed; the image record carries it too
+    again = anon.anonymize(img, faces=faces).record["faces"]
+    assert [r.get("detail") for r in again] == [r.get("detail") for r in res.record["faces"]]
+    audit = anon.audit_record("x.jpg", res).to_dict()
+    assert [f.get("detail") for f in audit["faces"]] == [r.get("detail") for r in res.record["faces"]]

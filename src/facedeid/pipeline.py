@@ -271,8 +271,12 @@ class Anonymizer:
                 continue
             crop = out[y0:y1, x0:x1].copy()
             local = face.transformed(dx=-x0, dy=-y0)
+            report: dict[str, Any] = {}   # what the method says of this face, for the audit
             try:
-                painted = method(crop, local, {**params, **extra, "rng": rngs[index]})
+                painted = method(crop, local, {**params, **extra, "rng": rngs[index],
+                                               "_report": report})
+                if report:
+                    rec["detail"] = _json_safe(report)
             except CannotPaint as exc:  # the method declines this face: paint the fallback
                 method, params = self.fallback, self.fallback_params
                 rec.update(method=method.name, params=_json_safe(params), fallback=str(exc))
@@ -328,7 +332,8 @@ class Anonymizer:
                                      region_scale=region.get("mask_scale"),
                                      region_box=region.get("bbox"),
                                      painted=bool(rec.get("painted")),
-                                     fallback=rec.get("fallback"), group=rec.get("group")))
+                                     fallback=rec.get("fallback"), group=rec.get("group"),
+                                     detail=rec.get("detail")))
         detected = result.record.get("detector", {}).get("name") != "given"
         return ImageRecord.build(
             src, loaded=loaded, written=written,

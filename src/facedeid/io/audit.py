@@ -23,6 +23,9 @@ image; fields, in this order::
                                     "box": [x1, y1, x2, y2] painted area or absent}
                        "painted":  true when the method painted the face
                        "fallback": null, or why another region/method was used
+                       "group":    k-Same methods: the face's group (source, index, people)
+                       "detail":   what the method reports of the face, where it does
+                                   (replace/fatm: donor, donors tried, identity check)
     metadata        {"policy": "strip"|"keep-allowlist",
                      "input_found": kinds found in the input (see
                        facedeid.io.metadata.metadata_summary),
@@ -165,6 +168,7 @@ class FaceEntry:
     painted: bool = True
     fallback: str | None = None
     group: dict | None = None  # dataset methods (k-Same): the face's group
+    detail: dict | None = None  # what the method reports of this face (replace: donor, check)
 
     def to_dict(self) -> dict[str, Any]:
         d = self.face.to_dict()
@@ -176,6 +180,8 @@ class FaceEntry:
         d["fallback"] = self.fallback
         if self.group is not None:
             d["group"] = json_safe(self.group)
+        if self.detail is not None:
+            d["detail"] = json_safe(self.detail)
         return d
 
 

@@ -204,7 +204,11 @@ def replace_face(crop: np.ndarray, face: Face, params: dict[str, Any],
     # first candidate (not the "best" one: in video that choice would flicker between
     # frames, while the first candidate of a track is the same in every frame)
     first = None
+    report = params.get("_report")
+    report = report if isinstance(report, dict) else {}
+    tried: list[int] = []
     for cand in order[:tries] if verify else order[:1]:
+        tried.append(int(cand))
         rendered, cov, new_lm = render(rgb, lm, cand)
         mouth = mouth_from_target(rgb, lm, new_lm) if settings.keep_mouth else None
         out = merge(rendered, cov, rgb, lm, settings, mouth)
@@ -219,7 +223,13 @@ def replace_face(crop: np.ndarray, face: Face, params: dict[str, Any],
             e = np.asarray(att.embed_at(out, pts5), np.float64)
             score = min(score, float(att.pair_distance(e, tgt)[0]) / att.threshold)
         if score > 1.0:
+            report.update(donor=int(cand), donors_tried=len(tried),
+                          identity_check="passed" if np.isfinite(score) else
+                          "not checked (no embedding of the original)",
+                          judge_distance_ratio=round(score, 4) if np.isfinite(score) else None)
             return from_rgb8(out, rgb, crop)
+    report.update(donor=tried[0], donors_tried=len(tried),
+                  identity_check="failed: first donor kept" if verify else "off")
     return from_rgb8(first, rgb, crop)
 
 
