@@ -449,3 +449,13 @@ def test_audit_records_the_donor_and_the_identity_check(data_dir):
     assert [r.get("detail") for r in again] == [r.get("detail") for r in res.record["faces"]]
     audit = anon.audit_record("x.jpg", res).to_dict()
     assert [f.get("detail") for f in audit["faces"]] == [r.get("detail") for r in res.record["faces"]]
+
+
+def test_judges_accept_a_combined_spec():
+    """`attacker=sface+facenet` reaches the method as a tuple from a method spec, as a
+    string from the CLI: both name the same two judges."""
+    from facedeid.methods.replace import judges_for
+
+    assert [j.name for j in judges_for(("sface", "facenet"))] == ["sface", "facenet"]
+    assert [j.name for j in judges_for("sface+facenet")] == ["sface", "facenet"]
+    assert judges_for("none") == [] and judges_for(None) == []

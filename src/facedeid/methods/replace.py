@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "margin": 0.1,            # a donor must be farther than threshold * (1 + margin)
     "verify": True,           # re-check the result and try the next donor if it still matches
     "tries": 4,               # donors tried per face with verify
+    "verify_margin": 0.0,     # the result must be farther than threshold * (1 + verify_margin)
     "min_iod": 8.0,           # smaller faces (inter-ocular distance, pixels) fall back
     "max_yaw": 0.9,           # more turned faces (0 frontal .. 1 profile) fall back
 }
@@ -48,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
 # --------------------------------------------------------------------------- helpers
 def judges_for(spec: Any) -> list:
     """The attacker objects named by the ``attacker`` parameter (``+``-separated; ``none``: [])."""
+    if isinstance(spec, (list, tuple)):     # a method spec's "sface+facenet" may arrive split
+        spec = "+".join(str(s) for s in spec)
     names = [n for n in str(spec or "none").replace(",", "+").split("+") if n.strip()]
     if [n.strip().lower() for n in names] in ([], ["none"]):
         return []
@@ -222,7 +225,7 @@ def replace_face(crop: np.ndarray, face: Face, params: dict[str, Any],
                 continue
             e = np.asarray(att.embed_at(out, pts5), np.float64)
             score = min(score, float(att.pair_distance(e, tgt)[0]) / att.threshold)
-        if score > 1.0:
+        if score > 1.0 + float(params.get("verify_margin", DEFAULTS["verify_margin"])):
             report.update(donor=int(cand), donors_tried=len(tried),
                           identity_check="passed" if np.isfinite(score) else
                           "not checked (no embedding of the original)",
