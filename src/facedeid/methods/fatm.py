@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "weights": None,          # FATM weights file (None: the shipped facedeid/data/fatm.pt)
     **{k: v for k, v in REPLACE_DEFAULTS.items()
        if k not in ("donors", "reshape", "margin")},
+    # measured without identity protection (docs/REPLACE.md); -p protect=sface+facenet adds it
+    "protect": "none",
 }
 
 
@@ -31,20 +33,21 @@ def _prepare(image: np.ndarray, faces: list[Face], params: dict[str, Any],
     """A donor order per face: a random permutation of the decoders from the face's
     generator (per track in video), first choices distinct across faces."""
     from ..fatm.infer import load_fatm
-    from .replace import embed_all, judges_for
+    from .replace import context_for, embed_all, judges_for
 
     fatm = load_fatm(params.get("weights"))
     n = len(fatm.donors)
     judges = judges_for(params.get("attacker"))
     emb = embed_all(judges, image, faces)
     taken: set[int] = set()
+    ctx = context_for(image, faces)
     out = []
     for i in range(len(faces)):
         order = [int(v) for v in rngs[i].permutation(n)]
         first = next((d for d in order if d not in taken), order[0])
         taken.add(first)
         out.append({"_donor_order": tuple([first] + [d for d in order if d != first]),
-                    "_target_embeddings": [emb[a][i] for a in range(len(judges))]})
+                    "_target_embeddings": [emb[a][i] for a in range(len(judges))], **ctx[i]})
     return out
 
 

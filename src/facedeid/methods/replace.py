@@ -28,13 +28,15 @@ from .base import CannotPaint, Method
 
 DEFAULTS: dict[str, Any] = {
     "donors": "averaged",     # "averaged" | "gan" | a folder of consented donor photos
-    "region": "face_outline",  # "face_hull" (seed 004) | "face_outline" (with the chin and jaw)
+    "region": "auto",         # "face_hull" (seed 004) | "face_outline" (with the chin and jaw);
+                              # auto: face_hull with identity protection, else face_outline
     "blend": "laplacian",     # "laplacian" | "seamless" | "alpha"
     "color": 1.0,             # Lab statistics transfer strength, 0..1
     "shading": True,          # carry the target's low-frequency shading over
     "smooth": 0.08,           # soft mask edge, sigma as a fraction of the inter-ocular distance
-    "scale": 1.25,            # mask polygon scale about its centre
-    "reshape": 0.5,           # move brows/eyes/nose this far towards the donor's proportions
+    "scale": "auto",          # mask polygon scale about its centre (auto: 1.0 protected, else 1.25)
+    "reshape": "auto",        # move brows/eyes/nose this far towards the donor's proportions
+                              # (auto: 0 protected, i.e. seed 004's own geometry; else 0.5)
     "keep_mouth": True,       # keep the target's mouth opening (teeth): expression
     "attacker": "sface",      # judge(s) of identity: "sface", "dlib", "facenet", "sface+dlib", "none"
     "margin": 0.1,            # a donor must be farther than threshold * (1 + margin)
@@ -43,7 +45,16 @@ DEFAULTS: dict[str, Any] = {
     "verify_margin": 0.0,     # the result must be farther than threshold * (1 + verify_margin)
     "min_iod": 8.0,           # smaller faces (inter-ocular distance, pixels) fall back
     "max_yaw": 0.9,           # more turned faces (0 frontal .. 1 profile) fall back
+    "protect": "auto",        # identity protection (facedeid.protect): "sface+facenet", "sface",
+                              # "facenet", "none"; auto: sface+facenet when torch is installed
+    "protect_eps": 8.0,       # largest change per channel, grey levels
+    "protect_steps": 24,      # most gradient steps
+    "protect_margin": 0.5,    # push each recognizer beyond threshold x (1 + margin)
 }
+
+# the mask and geometry "auto" resolves to: (region, scale, reshape)
+LIGHT_GEOMETRY = ("face_hull", 1.0, 0.0)    # protected: seed 004's literal setting
+HEAVY_GEOMETRY = ("face_outline", 1.25, 0.5)  # unprotected: larger mask, donor's proportions
 
 
 # --------------------------------------------------------------------------- helpers
@@ -129,17 +140,103 @@ def from_rgb8(result: np.ndarray, rgb8: np.ndarray, crop: np.ndarray) -> np.ndar
     return out
 
 
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def protect_names(params: dict[str, Any]) -> tuple[str, ...]:
+    """The recognizers identity protection fools (``protect``; empty = off).
+
+    ``auto`` is ``sface+facenet`` when torch is installed, else off. Naming
+    recognizers without torch, or one without a differentiable copy, is an error.
+    """
+    from ..protect.nets import DIFFERENTIABLE
+
+    spec = params.get("protect", DEFAULTS["protect"])
+    if isinstance(spec, (list, tuple)):
+        spec = "+".join(str(s) for s in spec)
+    spec = str(spec if spec is not None else "none").strip().lower()
+    if spec in ("", "none", "off", "false", "0"):
+        return ()
+    if spec == "auto":
+        return DIFFERENTIABLE if torch_available() else ()
+    names = tuple(n.strip() for n in spec.replace(",", "+").split("+") if n.strip())
+    bad = [n for n in names if n not in DIFFERENTIABLE]
+    if bad:
+        raise ValueError(f"protect: {', '.join(bad)} has no differentiable copy "
+                         f"(choose from {', '.join(DIFFERENTIABLE)}, or none)")
+    if not torch_available():
+        raise ValueError("protect needs torch: pip install 'facedeid[torch]' "
+                         "(or -p protect=none)")
+    return names
+
+
 def settings_from(params: dict[str, Any]):
     from ..replace.swap import SwapSettings
 
-    return SwapSettings(region=str(params.get("region", DEFAULTS["region"])),
+    region, scale, reshape = LIGHT_GEOMETRY if protect_names(params) else HEAVY_GEOMETRY
+
+    def pick(name, auto):
+        v = params.get(name, DEFAULTS.get(name, "auto"))
+        return auto if v is None or str(v).lower() == "auto" else v
+
+    return SwapSettings(region=str(pick("region", region)),
                         blend=str(params.get("blend", DEFAULTS["blend"])),
                         color=float(params.get("color", DEFAULTS["color"])),
                         shading=bool(params.get("shading", DEFAULTS["shading"])),
                         smooth=float(params.get("smooth", DEFAULTS["smooth"])),
-                        scale=float(params.get("scale", DEFAULTS["scale"])),
-                        reshape=float(params.get("reshape", DEFAULTS["reshape"])),
+                        scale=float(pick("scale", scale)),
+                        reshape=float(pick("reshape", reshape)),
                         keep_mouth=bool(params.get("keep_mouth", DEFAULTS["keep_mouth"])))
+
+
+def context_for(image: np.ndarray, faces: Sequence[Face]) -> list[dict[str, Any]]:
+    """Per face, what identity protection needs to see the face as an attacker does: the
+    whole picture (the method itself gets only a crop) and the face's box in it."""
+    return [{"_canvas": image, "_canvas_box": tuple(float(v) for v in f.box)} for f in faces]
+
+
+def protect_face(out: np.ndarray, rgb: np.ndarray, face: Face, pts5: np.ndarray,
+                 params: dict[str, Any], names: tuple[str, ...]) -> tuple[np.ndarray, dict]:
+    """Identity protection of a replaced face (``out``, the crop after replacement; ``rgb``
+    the crop before): a bounded perturbation inside the replaced pixels, optimised on the
+    whole picture when the Anonymizer gave it (:func:`context_for`)."""
+    import cv2
+
+    from ..protect.perturb import ProtectSettings, protect
+
+    changed = np.any(out != rgb, axis=2).astype(np.float32)
+    mask = cv2.GaussianBlur(changed, (0, 0), 1.5) * changed
+    canvas, box = params.get("_canvas"), params.get("_canvas_box")
+    ox = oy = 0
+    if canvas is not None and box is not None:
+        ox = int(round(box[0] - face.box[0]))
+        oy = int(round(box[1] - face.box[1]))
+        h, w = out.shape[:2]
+        if not (0 <= ox and 0 <= oy and oy + h <= canvas.shape[0] and ox + w <= canvas.shape[1]):
+            canvas = None
+    if canvas is None:
+        ref, work, full_mask, ox, oy = rgb, out, mask, 0, 0
+    else:
+        ref = canvas if canvas.shape[2:] == (3,) else to_rgb8(canvas)
+        work = ref.copy()
+        work[oy:oy + out.shape[0], ox:ox + out.shape[1]] = out
+        full_mask = np.zeros(ref.shape[:2], np.float32)
+        full_mask[oy:oy + out.shape[0], ox:ox + out.shape[1]] = mask
+    settings = ProtectSettings(attackers=names, eps=float(params.get("protect_eps", DEFAULTS["protect_eps"])),
+                               steps=int(params.get("protect_steps", DEFAULTS["protect_steps"])),
+                               margin=float(params.get("protect_margin", DEFAULTS["protect_margin"])))
+    res = protect(work, np.asarray(pts5, np.float64) + [ox, oy], full_mask, settings,
+                  reference=ref, rng=params.get("rng"))
+    crop = res.image[oy:oy + out.shape[0], ox:ox + out.shape[1]]
+    return np.ascontiguousarray(crop), {
+        "recognizers": list(names), "steps": res.steps, "passed": res.passed,
+        "distance_ratio_before": {k: round(v, 4) for k, v in res.before.items()},
+        "distance_ratio_after": {k: round(v, 4) for k, v in res.after.items()}}
 
 
 def embed_all(judges: list, rgb: np.ndarray, faces: Sequence[Face]) -> list[list[np.ndarray | None]]:
@@ -173,8 +270,9 @@ def _prepare(image: np.ndarray, faces: list[Face], params: dict[str, Any],
         rankings.append(rank_donors(pool, face.landmarks68, rngs[i], judges=js,
                                     margin=float(params.get("margin", DEFAULTS["margin"]))))
     orders = assign_donors(rankings)
-    return [{"_donor_order": orders[i], "_target_embeddings": [emb[a][i] for a in range(len(judges))]}
-            for i in range(len(faces))]
+    ctx = context_for(image, faces)
+    return [{"_donor_order": orders[i], "_target_embeddings": [emb[a][i] for a in range(len(judges))],
+             **ctx[i]} for i in range(len(faces))]
 
 
 def replace_face(crop: np.ndarray, face: Face, params: dict[str, Any],
@@ -202,13 +300,19 @@ def replace_face(crop: np.ndarray, face: Face, params: dict[str, Any],
         order = list(range(n_candidates))
         params["rng"].shuffle(order)
     tries = max(1, int(params.get("tries", DEFAULTS["tries"])))
-    verify = bool(params.get("verify", DEFAULTS["verify"])) and judges and targets is not None
+    names = protect_names(params)
+    # with identity protection the perturbation is the identity check: one donor (the
+    # track's first, so video keeps it), protected until the recognizers no longer match
+    verify = (bool(params.get("verify", DEFAULTS["verify"])) and judges and targets is not None
+              and not names)
     # the first candidate whose result the judges no longer match; if none passes, the
     # first candidate (not the "best" one: in video that choice would flicker between
     # frames, while the first candidate of a track is the same in every frame)
     first = None
     report = params.get("_report")
     report = report if isinstance(report, dict) else {}
+    report["geometry"] = {"region": settings.region, "scale": settings.scale,
+                          "reshape": settings.reshape}
     tried: list[int] = []
     for cand in order[:tries] if verify else order[:1]:
         tried.append(int(cand))
@@ -231,6 +335,12 @@ def replace_face(crop: np.ndarray, face: Face, params: dict[str, Any],
                           "not checked (no embedding of the original)",
                           judge_distance_ratio=round(score, 4) if np.isfinite(score) else None)
             return from_rgb8(out, rgb, crop)
+    if names:
+        protected, info = protect_face(first, rgb, face, pts5, params, names)
+        report.update(donor=tried[0], donors_tried=len(tried), protection=info,
+                      identity_check="passed" if info["passed"] else
+                      "failed: a protected recognizer still matches")
+        return from_rgb8(protected, rgb, crop)
     report.update(donor=tried[0], donors_tried=len(tried),
                   identity_check="failed: first donor kept" if verify else "off")
     return from_rgb8(first, rgb, crop)
@@ -241,7 +351,7 @@ def _replace(crop: np.ndarray, face: Face, params: dict[str, Any]) -> np.ndarray
     from ..replace.swap import reshape_landmarks, warp_donor
 
     pool = load_pool(params.get("donors"))
-    amount = float(params.get("reshape", DEFAULTS["reshape"]))
+    amount = settings_from(params).reshape
 
     def render(rgb, lm, cand):
         donor = pool.donors[cand]
@@ -267,4 +377,5 @@ REPLACE = Method(
 )
 
 __all__ = ["REPLACE", "DEFAULTS", "yaw_score", "check_face", "judges_for", "replace_face",
-           "from_rgb8", "embed_all", "settings_from"]
+           "from_rgb8", "embed_all", "settings_from", "protect_names", "protect_face",
+           "context_for", "LIGHT_GEOMETRY", "HEAVY_GEOMETRY"]
