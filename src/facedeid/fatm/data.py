@@ -38,8 +38,7 @@ SIZE = 64
 MARGIN = 4
 CANVAS = SIZE + 2 * MARGIN
 TRAIN_SWAP = {"region": "face_outline", "blend": "laplacian", "color": 1.0, "shading": True,
-              "smooth": 0.08, "scale": 1.15, "reshape": 1.0, "keep_mouth": True,
-              "protect": "none"}
+              "smooth": 0.08, "scale": 1.15, "reshape": 1.0, "keep_mouth": True}
 """Stage 1's settings that make the donors' face sets (fixed here, not taken from
 ``replace``'s defaults, so that retraining gives the same data when those change)."""
 
