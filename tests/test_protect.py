@@ -188,3 +188,16 @@ def test_replace_without_torch_protection_is_off_and_fatm_defaults_to_none(monke
     with pytest.raises(ValueError, match="needs torch"):
         R.protect_names({"protect": "sface"})
     assert FATM_DEFAULTS["protect"] == "none"
+
+
+def test_padded_average_pool_is_refused_where_zero_padding_would_be_wrong():
+    import torch.nn.functional as F
+
+    from facedeid.protect.onnx_torch import OPS, UnsupportedOnnxError
+
+    x = torch.rand(1, 1, 5, 5)
+    with pytest.raises(UnsupportedOnnxError, match="AveragePool"):
+        OPS["AveragePool"](torch, F, x, kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    y = OPS["AveragePool"](torch, F, x, kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                           count_include_pad=1)
+    assert torch.allclose(y, F.avg_pool2d(x, 3, 1, padding=1, count_include_pad=True))

@@ -222,7 +222,7 @@ def protect_face(out: np.ndarray, rgb: np.ndarray, face: Face, pts5: np.ndarray,
     if canvas is None:
         ref, work, full_mask, ox, oy = rgb, out, mask, 0, 0
     else:
-        ref = canvas if canvas.shape[2:] == (3,) else to_rgb8(canvas)
+        ref = to_rgb8(canvas)
         work = ref.copy()
         work[oy:oy + out.shape[0], ox:ox + out.shape[1]] = out
         full_mask = np.zeros(ref.shape[:2], np.float32)

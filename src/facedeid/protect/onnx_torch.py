@@ -206,6 +206,10 @@ def _pool(kind):
         if int(a.get("ceil_mode", 0)):
             raise UnsupportedOnnxError(f"{kind} ceil_mode is not supported")
         if any(pads):
+            if kind == "avg" and not int(a.get("count_include_pad", 0)):
+                # ONNX's default averages over the real pixels only; zero-padding would not
+                raise UnsupportedOnnxError("AveragePool with padding (count_include_pad=0) "
+                                           "is not supported")
             value = float("-inf") if kind == "max" else 0.0
             x = F.pad(x, pads, value=value)
         if kind == "max":
