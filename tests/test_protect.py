@@ -117,6 +117,73 @@ def test_protect_cloaks_a_face_within_eps_and_mask_and_is_deterministic(data_dir
     assert np.array_equal(again.image, res.image)
 
 
+def test_protect_holds_at_every_view_of_the_landmarks(data_dir):
+    """Given other 5-point estimates of the face (another detector's), success is the
+    worst view's: the result is beyond the threshold at each of them."""
+    from facedeid.protect.nets import recognizer
+    from facedeid.protect.perturb import ProtectSettings, protect
+
+    img, pts = _lfw(data_dir)
+    iod = float(np.hypot(*(pts[1] - pts[0])))
+    other = pts + np.array([0.15 * iod, -0.05 * iod])     # a detector 15% off in x
+    mask = np.zeros(img.shape[:2], np.float32)
+    mask[80:190, 75:175] = 1.0
+    res = protect(img, pts, mask, ProtectSettings(eps=8.0, steps=24, margin=0.3),
+                  rng=np.random.default_rng(0), views=[other])
+    assert res.passed
+    x, x0 = _tensor(res.image), _tensor(img)
+    for name in ("sface", "facenet"):
+        rec = recognizer(name)
+        with torch.no_grad():
+            worst = min(float(1.0 - (rec.embed(x, p) * rec.embed(x0, p)).sum()) / rec.threshold
+                        for p in (pts, other))
+        assert worst == pytest.approx(res.after[name], abs=1e-3)
+        assert worst > 1.0
+
+
+def test_protect_raises_its_bound_only_while_a_recognizer_still_matches(data_dir):
+    """Too small a first bound: later rounds raise it by 1.5x up to max_eps, and the
+    change never exceeds the bound it reports; without max_eps the bound is fixed."""
+    from facedeid.protect.perturb import ProtectSettings, protect
+
+    img, pts = _lfw(data_dir)
+    mask = np.zeros(img.shape[:2], np.float32)
+    mask[80:190, 75:175] = 1.0
+    fixed = protect(img, pts, mask, ProtectSettings(eps=1.0, steps=8, margin=0.3))
+    assert fixed.eps == 1.0 and not fixed.passed
+    assert np.abs(fixed.image.astype(int) - img.astype(int)).max() <= 1
+    grown = protect(img, pts, mask, ProtectSettings(eps=1.0, steps=8, margin=0.3, max_eps=12.0))
+    assert 1.0 < grown.eps <= 12.0 and grown.steps > fixed.steps
+    assert np.abs(grown.image.astype(int) - img.astype(int)).max() <= int(np.ceil(grown.eps))
+    assert min(grown.after.values()) > min(fixed.after.values())
+
+
+def test_protect_pull_moves_the_face_towards_the_donor_identity(data_dir):
+    """``toward`` with a pull: the protected face ends closer to the given identity
+    (another person here) than without the pull, and still beyond the original's."""
+    from facedeid.protect.nets import recognizer
+    from facedeid.protect.perturb import ProtectSettings, protect
+
+    img, pts = _lfw(data_dir)
+    other, opts = _lfw(data_dir, "Colin_Powell")
+    rec = recognizer("sface")
+    with torch.no_grad():
+        target = rec.embed(_tensor(other), opts).numpy()[0]
+    mask = np.zeros(img.shape[:2], np.float32)
+    mask[80:190, 75:175] = 1.0
+    s = dict(attackers=("sface",), eps=8.0, steps=16, margin=0.3)
+    plain = protect(img, pts, mask, ProtectSettings(**s), rng=np.random.default_rng(0))
+    pulled = protect(img, pts, mask, ProtectSettings(**s, pull=1.0),
+                     rng=np.random.default_rng(0), toward={"sface": target})
+
+    def cos(im):
+        with torch.no_grad():
+            return float(rec.embed(_tensor(im), pts).numpy()[0] @ target)
+
+    assert cos(pulled.image) > cos(plain.image) + 0.05
+    assert pulled.passed
+
+
 def test_protect_with_an_empty_mask_changes_nothing(data_dir):
     from facedeid.protect.perturb import protect
 

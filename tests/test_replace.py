@@ -255,7 +255,9 @@ def test_profile_and_tiny_faces_are_declined():
     face = Face(box=(0, 0, 200, 200), landmarks68=lm)
     assert check_face(face, {"min_iod": 12, "max_yaw": 0.7}).shape == (68, 2)
     profile = lm.copy()
-    profile[27:36, 0] = lm[0, 0] + 2                 # nose at the ear: a profile
+    span0 = lm[16, 0] - lm[0, 0]
+    profile[27:36, 0] = lm[0, 0] - 0.2 * span0       # nose beyond the ear: a profile
+    assert yaw_score(profile) == pytest.approx(1.4, abs=0.02)
     with pytest.raises(CannotPaint, match="profile"):
         check_face(Face(box=(0, 0, 200, 200), landmarks68=profile), {"min_iod": 12, "max_yaw": 0.7})
     tiny = _canon(64) * 0.2
@@ -274,6 +276,39 @@ def test_profile_and_tiny_faces_are_declined():
     assert check_face(Face(box=(0, 0, 200, 200), landmarks68=turned), dict(DEFAULTS)).shape == (68, 2)
     with pytest.raises(CannotPaint, match="profile"):
         check_face(Face(box=(0, 0, 200, 200), landmarks68=profile), dict(DEFAULTS))
+    # the nose tip in line with the jaw's end (3/4 view, score 1.0) is still replaced
+    three_quarter = lm.copy()
+    three_quarter[30, 0] = lm[0, 0]
+    assert yaw_score(three_quarter) == pytest.approx(1.0, abs=0.02)
+    assert check_face(Face(box=(0, 0, 200, 200), landmarks68=three_quarter), dict(DEFAULTS)).shape == (68, 2)
+
+
+def test_tiny_face_is_replaced_on_the_mean_shape_fitted_to_its_5_points():
+    from facedeid.methods.replace import DEFAULTS, check_face, fitted_mean_shape
+    from facedeid.replace.donors import landmarks5_from_68
+
+    pts5 = np.array([[10.0, 12.0], [16.0, 12.5], [13.0, 15.5], [10.5, 18.5], [15.5, 19.0]])
+    garbage68 = np.full((68, 2), 13.0) + np.random.default_rng(0).normal(0, 1.0, (68, 2))
+    report: dict = {}
+    face = Face(box=(6, 6, 20, 22), landmarks5=pts5, landmarks68=garbage68)
+    lm = check_face(face, {**DEFAULTS, "_report": report})
+    # the geometry is the mean face placed on the 5 points, not the noisy 68-point fit
+    assert lm.shape == (68, 2) and np.allclose(lm, fitted_mean_shape(pts5))
+    assert np.abs(landmarks5_from_68(lm) - pts5).max() < 1.5
+    e5 = landmarks5_from_68(lm)
+    assert np.hypot(*(e5[1] - e5[0])) == pytest.approx(6.0, rel=0.1)
+    assert "5 points" in report["landmarks"]
+    # too few pixels even for that, or no 5 points: the fallback
+    with pytest.raises(CannotPaint, match="too small"):
+        check_face(Face(box=(6, 6, 9, 9), landmarks5=pts5 * 0.3, landmarks68=garbage68 * 0.3),
+                   dict(DEFAULTS))
+    with pytest.raises(CannotPaint, match="too small"):
+        check_face(Face(box=(6, 6, 20, 22), landmarks68=garbage68), dict(DEFAULTS))
+    # 5 points of a profile (nose tip outside the eyes): the fallback
+    side = pts5.copy()
+    side[2, 0] = 8.0
+    with pytest.raises(CannotPaint, match="profile"):
+        check_face(Face(box=(6, 6, 20, 22), landmarks5=side, landmarks68=garbage68), dict(DEFAULTS))
 
 
 def test_small_face_falls_back_and_the_audit_says_why(data_dir):
@@ -282,12 +317,21 @@ def test_small_face_falls_back_and_the_audit_says_why(data_dir):
     from facedeid.pipeline import Anonymizer
 
     img, faces = _lfw_face(data_dir)
+    anon = Anonymizer(method="replace", seed=0, attacker="none", fallback="blur",
+                      protect="none")
+    # a face of ~6 px between the eyes is replaced on the mean shape at its 5 points
     small = cv2.resize(img, (32, 32), interpolation=cv2.INTER_AREA)
-    anon = Anonymizer(method="replace", seed=0, attacker="none", fallback="pixelate")
     res = anon.anonymize(small, faces=[f.transformed(scale=32 / 250) for f in faces])
     rec = res.record["faces"][0]
-    assert rec["method"] == "pixelate" and "too small" in rec["fallback"] and rec["painted"]
+    assert rec["method"] == "replace" and rec["painted"] and not rec.get("fallback")
+    assert "5 points" in rec["detail"]["landmarks"]
     assert not np.array_equal(res.image, small)
+    # one of ~2 px falls back, and the audit says why
+    tiny = cv2.resize(img, (14, 14), interpolation=cv2.INTER_AREA)
+    res = anon.anonymize(tiny, faces=[f.transformed(scale=14 / 250) for f in faces])
+    rec = res.record["faces"][0]
+    assert rec["method"] == "blur" and "too small" in rec["fallback"] and rec["painted"]
+    assert not np.array_equal(res.image, tiny)
 
 
 # ----------------------------------------------------------------- end to end on real faces

@@ -43,13 +43,18 @@ DEFAULTS: dict[str, Any] = {
     "verify": True,           # re-check the result and try the next donor if it still matches
     "tries": 4,               # donors tried per face with verify
     "verify_margin": 0.0,     # the result must be farther than threshold * (1 + verify_margin)
-    "min_iod": 8.0,           # smaller faces (inter-ocular distance, pixels) fall back
-    "max_yaw": 0.9,           # more turned faces (0 frontal .. 1 profile) fall back
+    "min_iod": 8.0,           # smaller faces (inter-ocular distance, pixels) are replaced on
+                              # the mean shape fitted to their 5 detector points
+    "min_iod_small": 3.0,     # ... and below this they fall back
+    "max_yaw": 1.25,          # more turned faces fall back (yaw score: 0 frontal, 1 nose tip
+                              # at the jaw's end, up to 2 beyond it)
     "protect": "auto",        # identity protection (facedeid.protect): "sface+facenet", "sface",
                               # "facenet", "none"; auto: sface+facenet when torch is installed
     "protect_eps": 8.0,       # largest change per channel, grey levels
-    "protect_steps": 24,      # most gradient steps
-    "protect_margin": 0.5,    # push each recognizer beyond threshold x (1 + margin)
+    "protect_steps": 24,      # gradient steps at protect_eps
+    "protect_max_eps": 16.0,  # faces still matched get more steps at up to this bound
+    "protect_margin": 0.3,    # push each recognizer beyond threshold x (1 + margin)
+    "protect_pull": 0.0,      # weight of a pull towards the donor's identity (parrot attack)
 }
 
 # the mask and geometry "auto" resolves to: (region, scale, reshape)
@@ -71,19 +76,21 @@ def judges_for(spec: Any) -> list:
 
 
 def yaw_score(lm68: np.ndarray) -> float:
-    """0 for a frontal face, towards 1 for a profile: how far the nose tip (30) sits from
-    the middle of the jaw's ends (0, 16), measured along the eye axis."""
+    """0 for a frontal face, 1 when the nose tip (30) lines up with one end of the jaw
+    (0, 16), above 1 (at most 2) when it sticks out beyond it (a profile): the nose
+    tip's offset from the middle of the jaw's ends, along the eye axis, over half the
+    jaw's span."""
     p = np.asarray(lm68, np.float64)
     axis = p[45] - p[36]
     n = float(np.hypot(*axis))
     if n < 1e-9:
-        return 1.0
+        return 2.0
     u = axis / n
     span = float((p[16] - p[0]) @ u)
     if span <= 1e-9:
-        return 1.0
+        return 2.0
     r = float((p[30] - p[0]) @ u) / span
-    return float(min(1.0, abs(r - 0.5) * 2.0))
+    return float(min(2.0, abs(r - 0.5) * 2.0))
 
 
 def landmarks5(face: Face) -> np.ndarray | None:
@@ -97,20 +104,55 @@ def landmarks5(face: Face) -> np.ndarray | None:
     return None
 
 
+def fitted_mean_shape(pts5: np.ndarray) -> np.ndarray:
+    """The mean 68-point face shape placed on 5 landmarks by a least-squares similarity:
+    the geometry of a face too small for the 68-point model (its fit there is noise)."""
+    from ..evaluate.align import similarity_transform
+    from ..landmarks.align import canonical_landmarks
+    from ..replace.donors import landmarks5_from_68
+
+    mean = canonical_landmarks(256)
+    m = similarity_transform(landmarks5_from_68(mean), np.asarray(pts5, np.float64))
+    return mean @ m[:, :2].T + m[:, 2]
+
+
 def check_face(face: Face, params: dict[str, Any]) -> np.ndarray:
-    """The face's 68 landmarks, or :class:`CannotPaint` naming why it cannot be replaced."""
+    """The 68 landmarks to replace the face on, or :class:`CannotPaint` naming why it
+    cannot be replaced.
+
+    A face smaller than ``min_iod`` (inter-ocular distance, pixels) is replaced on the
+    mean face shape fitted to the detector's 5 points when those span at least
+    ``min_iod_small`` pixels and are not turned to profile (the nose tip between the
+    eyes' x); smaller ones, and profiles (``max_yaw``), raise. Which geometry was used
+    goes to ``params["_report"]["landmarks"]`` when the caller passes a report.
+    """
     from ..replace.donors import inter_ocular
 
-    if face.landmarks68 is None:
-        raise CannotPaint("no 68-point landmarks")
-    lm = np.asarray(face.landmarks68, np.float64)
-    iod = inter_ocular(lm)
-    if iod < float(params.get("min_iod", DEFAULTS["min_iod"])):
-        raise CannotPaint(f"face too small to replace (inter-ocular {iod:.1f} px < "
-                          f"{float(params.get('min_iod', DEFAULTS['min_iod'])):g})")
+    report = params.get("_report")
+    report = report if isinstance(report, dict) else {}
+    min_iod = float(params.get("min_iod", DEFAULTS["min_iod"]))
+    lm = None if face.landmarks68 is None else np.asarray(face.landmarks68, np.float64)
+    iod = None if lm is None else inter_ocular(lm)
+    if lm is None or iod < min_iod:
+        p5 = None if face.landmarks5 is None else np.asarray(face.landmarks5, np.float64)
+        small = float(params.get("min_iod_small", DEFAULTS["min_iod_small"]))
+        iod5 = None if p5 is None else float(np.hypot(*(p5[1] - p5[0])))
+        if p5 is None or iod5 < small:
+            if lm is None and p5 is None:
+                raise CannotPaint("no landmarks")
+            raise CannotPaint(f"face too small to replace (inter-ocular "
+                              f"{iod5 if iod5 is not None else iod:.1f} px < {small:g})")
+        lo, hi = sorted((p5[0, 0], p5[1, 0]))
+        if not lo < p5[2, 0] < hi:
+            raise CannotPaint("profile face (nose tip outside the eyes, 5 points)")
+        report["landmarks"] = (f"mean shape fitted to the detector's 5 points (inter-ocular "
+                               f"{iod5:.1f} px < min_iod {min_iod:g})")
+        return fitted_mean_shape(p5)
     yaw = yaw_score(lm)
-    if yaw > float(params.get("max_yaw", DEFAULTS["max_yaw"])):
-        raise CannotPaint(f"profile face (yaw score {yaw:.2f} > {float(params.get('max_yaw')):g})")
+    max_yaw = float(params.get("max_yaw", DEFAULTS["max_yaw"]))
+    if yaw > max_yaw:
+        raise CannotPaint(f"profile face (yaw score {yaw:.2f} > {max_yaw:g})")
+    report["landmarks"] = "68-point model"
     return lm
 
 
@@ -201,13 +243,20 @@ def context_for(image: np.ndarray, faces: Sequence[Face]) -> list[dict[str, Any]
 
 
 def protect_face(out: np.ndarray, rgb: np.ndarray, face: Face, pts5: np.ndarray,
-                 params: dict[str, Any], names: tuple[str, ...]) -> tuple[np.ndarray, dict]:
+                 params: dict[str, Any], names: tuple[str, ...],
+                 toward: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, dict]:
     """Identity protection of a replaced face (``out``, the crop after replacement; ``rgb``
     the crop before): a bounded perturbation inside the replaced pixels, optimised on the
-    whole picture when the Anonymizer gave it (:func:`context_for`)."""
+    whole picture when the Anonymizer gave it (:func:`context_for`), at three alignments
+    of the face (the detector's 5 points, the 68-point model's, and the attackers'
+    detector's on the original), and, with ``protect_pull``, pulled towards the donor's
+    identity (``toward``, per recognizer), so that photos of one person do not end up
+    matching each other (the parrot attack)."""
     import cv2
 
+    from ..evaluate.attackers.detection import landmarks5_near
     from ..protect.perturb import ProtectSettings, protect
+    from ..replace.donors import landmarks5_from_68
 
     changed = np.any(out != rgb, axis=2).astype(np.float32)
     mask = cv2.GaussianBlur(changed, (0, 0), 1.5) * changed
@@ -227,14 +276,25 @@ def protect_face(out: np.ndarray, rgb: np.ndarray, face: Face, pts5: np.ndarray,
         work[oy:oy + out.shape[0], ox:ox + out.shape[1]] = out
         full_mask = np.zeros(ref.shape[:2], np.float32)
         full_mask[oy:oy + out.shape[0], ox:ox + out.shape[1]] = mask
+    shift = np.array([ox, oy], np.float64)
+    views = []
+    if face.landmarks68 is not None:
+        views.append(landmarks5_from_68(face.landmarks68) + shift)
+    fb = np.asarray(face.box, np.float64) + np.r_[shift, shift]
+    near = landmarks5_near(ref, fb)
+    if near is not None:
+        views.append(near)
     settings = ProtectSettings(attackers=names, eps=float(params.get("protect_eps", DEFAULTS["protect_eps"])),
                                steps=int(params.get("protect_steps", DEFAULTS["protect_steps"])),
-                               margin=float(params.get("protect_margin", DEFAULTS["protect_margin"])))
-    res = protect(work, np.asarray(pts5, np.float64) + [ox, oy], full_mask, settings,
-                  reference=ref, rng=params.get("rng"))
+                               max_eps=float(params.get("protect_max_eps", DEFAULTS["protect_max_eps"])),
+                               margin=float(params.get("protect_margin", DEFAULTS["protect_margin"])),
+                               pull=float(params.get("protect_pull", DEFAULTS["protect_pull"])))
+    res = protect(work, np.asarray(pts5, np.float64) + shift, full_mask, settings,
+                  reference=ref, rng=params.get("rng"), views=views, toward=toward)
     crop = res.image[oy:oy + out.shape[0], ox:ox + out.shape[1]]
     return np.ascontiguousarray(crop), {
         "recognizers": list(names), "steps": res.steps, "passed": res.passed,
+        "views": 1 + len(views), "eps": round(float(res.eps), 2),
         "distance_ratio_before": {k: round(v, 4) for k, v in res.before.items()},
         "distance_ratio_after": {k: round(v, 4) for k, v in res.after.items()}}
 
@@ -278,16 +338,24 @@ def _prepare(image: np.ndarray, faces: list[Face], params: dict[str, Any],
 def replace_face(crop: np.ndarray, face: Face, params: dict[str, Any],
                  render: Callable[[np.ndarray, np.ndarray, int],
                                   tuple[np.ndarray, np.ndarray, np.ndarray]],
-                 n_candidates: int) -> np.ndarray:
+                 n_candidates: int,
+                 donor_embedding: Callable[[int, str], np.ndarray | None] | None = None
+                 ) -> np.ndarray:
     """Shared body of ``replace`` and ``fatm``: checks, candidates, merge, verify, retry.
 
     ``render(rgb, landmarks68, candidate) -> (rendered rgb, coverage, landmarks the
-    rendered face has)``.
+    rendered face has)``; ``donor_embedding(candidate, recognizer name)``: the
+    donor's identity that identity protection pulls towards (None: no pull).
     """
     from ..replace.donors import landmarks5_from_68
     from ..replace.swap import merge, mouth_from_target
 
+    report = params.get("_report")
+    report = report if isinstance(report, dict) else {}
+    params = {**params, "_report": report}
     lm = check_face(face, params)
+    if face.landmarks68 is None or lm is not face.landmarks68:
+        face = face.replace(landmarks68=lm)
     settings = settings_from(params)
     rgb = to_rgb8(crop)
     order = list(params.get("_donor_order") or [])
@@ -309,8 +377,6 @@ def replace_face(crop: np.ndarray, face: Face, params: dict[str, Any],
     # first candidate (not the "best" one: in video that choice would flicker between
     # frames, while the first candidate of a track is the same in every frame)
     first = None
-    report = params.get("_report")
-    report = report if isinstance(report, dict) else {}
     report["geometry"] = {"region": settings.region, "scale": settings.scale,
                           "reshape": settings.reshape}
     tried: list[int] = []
@@ -336,7 +402,11 @@ def replace_face(crop: np.ndarray, face: Face, params: dict[str, Any],
                           judge_distance_ratio=round(score, 4) if np.isfinite(score) else None)
             return from_rgb8(out, rgb, crop)
     if names:
-        protected, info = protect_face(first, rgb, face, pts5, params, names)
+        toward = None
+        if donor_embedding is not None:
+            toward = {n: v for n in names
+                      if (v := donor_embedding(tried[0], n)) is not None}
+        protected, info = protect_face(first, rgb, face, pts5, params, names, toward)
         report.update(donor=tried[0], donors_tried=len(tried), protection=info,
                       identity_check="passed" if info["passed"] else
                       "failed: a protected recognizer still matches")
@@ -358,7 +428,12 @@ def _replace(crop: np.ndarray, face: Face, params: dict[str, Any]) -> np.ndarray
         dst = reshape_landmarks(lm, donor.geometry, amount)
         return warp_donor(donor, dst, rgb.shape[:2]) + (dst,)
 
-    return replace_face(crop, face, params, render, len(pool))
+    def donor_embedding(cand: int, name: str) -> np.ndarray:
+        from ..evaluate.attackers import get_attacker
+
+        return pool.embeddings(get_attacker(name))[cand]
+
+    return replace_face(crop, face, params, render, len(pool), donor_embedding)
 
 
 REPLACE = Method(

@@ -74,9 +74,15 @@ class TorchRecognizer:
 
     def embed(self, image, landmarks5: np.ndarray):
         """Unit embedding (``1 x dim`` tensor) of the face at ``landmarks5``."""
+        return self.embed_many(image, [landmarks5])
+
+    def embed_many(self, image, points: list[np.ndarray]):
+        """Unit embeddings (``N x dim`` tensor) of the face at each set of 5 landmarks in
+        ``points``, run through the network as one batch."""
         import torch
 
-        e = self.net(self.prep(self.crop(image, self.matrix(landmarks5))))
+        crops = torch.cat([self.crop(image, self.matrix(p)) for p in points], 0)
+        e = self.net(self.prep(crops))
         return e / torch.linalg.vector_norm(e, dim=1, keepdim=True).clamp_min(1e-12)
 
 

@@ -12,15 +12,23 @@ How (:func:`protect`):
 * the perturbation lives on a coarse grid (``resolution`` x the attacker's crop
   scale) and is upsampled bilinearly, so it is smooth: it survives JPEG and the
   attacker's own anti-aliasing, and does not look like noise;
-* every step embeds the face with each recognizer at its 5 landmarks *jittered*
-  (``jitter`` x inter-ocular distance, a random similarity), so an attacker that
-  re-detects the face on the output and aligns it slightly differently is fooled
-  too (expectation over transformation);
+* every step embeds the face with each recognizer at one of its *views* (the 5
+  landmarks it was given and the other estimates passed as ``views``: landmark
+  detectors disagree by 10-20 % of the inter-ocular distance, and an attacker aligns
+  with its own), in turn, each *jittered* (``jitter`` x inter-ocular distance, a
+  random similarity), so an attacker that re-detects the face on the output and
+  aligns it differently is fooled too (expectation over transformation);
 * the loss is, per recognizer, the cosine similarity to the original's embedding
   above the safe level ``1 - threshold x (1 + margin)``; sign-gradient steps of
-  ``2.5 eps / steps``, projected onto ``[-eps, eps]`` and the mask;
-* it stops early once every recognizer, without jitter and after rounding to
-  uint8, is beyond its margin.
+  ``2.5 eps / steps``, projected onto ``[-eps, eps]`` and the mask; optionally
+  (``pull``) minus the similarity to a given identity (the donor's), so that photos
+  of one person are not all pushed the same way (the parrot attack);
+* every 4 steps it checks every recognizer at every view, without jitter and after
+  rounding to uint8, and stops once all are beyond the margin; a recognizer already
+  well beyond it skips the gradient steps until the next check;
+* while one still matches after ``steps``, further rounds of ``steps / 2`` raise
+  the bound by 1.5x up to ``max_eps``: only the hard faces pay, in time and in
+  visibility.
 
 **What it does not do.** It fools the recognizers it is given (white-box). Other
 recognizers may still match: always measure with a held-out one
@@ -43,18 +51,24 @@ class ProtectSettings:
         attackers: recognizers to fool (names with a differentiable copy:
             :data:`facedeid.protect.nets.DIFFERENTIABLE`).
         eps: largest change of any channel, grey levels (0..255 scale).
-        steps: most gradient steps.
+        steps: gradient steps at ``eps`` (the first round).
+        max_eps: while a recognizer still matches after a round, another round of
+            ``steps / 2`` at a bound 1.5 x larger, up to ``max_eps`` (None: no more
+            rounds). Only the hard faces pay for it, in time and visibility.
         margin: success = distance > threshold x (1 + margin) for every recognizer.
         resolution: perturbation grid, as a fraction of the recognizers' crop scale.
         jitter: landmark jitter per step, fraction of the inter-ocular distance.
+        pull: weight of the pull towards ``toward``'s embeddings (see :func:`protect`).
     """
 
     attackers: tuple[str, ...] = ("sface", "facenet")
     eps: float = 8.0
     steps: int = 24
+    max_eps: float | None = None
     margin: float = 0.25
     resolution: float = 0.5
     jitter: float = 0.04
+    pull: float = 0.0
 
 
 @dataclass
@@ -66,6 +80,7 @@ class ProtectResult:
     before: dict[str, float] = field(default_factory=dict)
     after: dict[str, float] = field(default_factory=dict)
     steps: int = 0
+    eps: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -106,7 +121,9 @@ def _jittered(pts5: np.ndarray, amount: float, rng: np.random.Generator) -> np.n
 def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
             settings: ProtectSettings = ProtectSettings(),
             reference: np.ndarray | None = None,
-            rng: np.random.Generator | None = None) -> ProtectResult:
+            rng: np.random.Generator | None = None,
+            views: list[np.ndarray] | None = None,
+            toward: dict[str, np.ndarray] | None = None) -> ProtectResult:
     """Perturb ``image`` inside ``mask`` so that the recognizers no longer match the face
     at ``pts5`` to its original.
 
@@ -118,9 +135,20 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
         reference: the *original* picture (same frame) whose identity must not be
             matched; None uses ``image`` itself (e.g. to cloak a photo).
         rng: random generator of the jitter (deterministic with a seeded one).
+        views: other 5-point estimates of the same face (another detector's, the
+            68-point model's): landmark detectors disagree by 10-20% of the
+            inter-ocular distance, and an attacker aligns with its own. Every step
+            embeds the face at ``pts5`` and at each view (each jittered), and success
+            is required at all of them.
+        toward: per recognizer name, a unit embedding to pull the face towards (the
+            donor's identity), weighted by ``settings.pull``. Without it the face is
+            only pushed *away* from the original, in a direction that is much the
+            same for every photo of one person, so de-identified photos of one person
+            still match each other (the parrot attack).
 
     Returns:
         :class:`ProtectResult`; pixels where ``mask`` is 0 are bit-identical to ``image``.
+        ``before``/``after`` are the worst (smallest) ratios over the views.
 
     Raises:
         ImportError: torch is not installed (the ``torch`` extra).
@@ -143,9 +171,13 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
         return ProtectResult(img.copy())
     recs = [recognizer(n) for n in settings.attackers]
     pts5 = np.asarray(pts5, np.float64)
+    allpts = [pts5] + [np.asarray(v, np.float64) for v in (views or []) if v is not None]
     h, w = img.shape[:2]
-    x0, y0, x1, y1 = _roi(recs, pts5, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), h, w)
-    local = pts5 - [x0, y0]
+    box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    rois = [_roi(recs, p, box, h, w) for p in allpts]
+    x0, y0 = min(r[0] for r in rois), min(r[1] for r in rois)
+    x1, y1 = max(r[2] for r in rois), max(r[3] for r in rois)
+    locals_ = [p - [x0, y0] for p in allpts]
 
     def tensor(a):
         return torch.from_numpy(np.ascontiguousarray(a[y0:y1, x0:x1], np.float32)).permute(
@@ -155,14 +187,18 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
     mroi = torch.from_numpy(np.ascontiguousarray(m[y0:y1, x0:x1]))[None, None]
     with torch.no_grad():
         ref_t = tensor(ref)
-        targets = [rec.embed(ref_t, local) for rec in recs]
+        # the original's identity: its embedding at every view (each an attacker's guess)
+        targets = [r.embed_many(ref_t, locals_) for r in recs]
+    pulls = []
+    for r in recs:
+        t = None if not toward or settings.pull <= 0 else toward.get(r.name)
+        pulls.append(None if t is None else torch.from_numpy(
+            np.asarray(t, np.float32).reshape(1, -1)))
     # grid of the perturbation: the recognizers' finest crop scale x resolution
-    scale = max(float(np.sqrt(abs(np.linalg.det(r.matrix(local)[:, :2])))) for r in recs)
+    scale = max(float(np.sqrt(abs(np.linalg.det(r.matrix(locals_[0])[:, :2])))) for r in recs)
     g = max(0.05, min(1.0, scale * float(settings.resolution)))
     gh, gw = max(2, int(round((y1 - y0) * g))), max(2, int(round((x1 - x0) * g)))
     delta = torch.zeros((1, 3, gh, gw), requires_grad=True)
-    eps = float(settings.eps)
-    alpha = 2.5 * eps / max(1, int(settings.steps))
     safe = [1.0 - r.threshold * (1.0 + float(settings.margin)) for r in recs]
 
     def render(d):
@@ -170,31 +206,63 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
         return torch.clamp(base + up * mroi, 0.0, 255.0)
 
     def ratios(x) -> list[float]:
+        """Per recognizer, the worst view's distance / threshold to the original."""
         with torch.no_grad():
-            return [float((1.0 - (r.embed(x, local) * t).sum()) / r.threshold)
+            return [float(((1.0 - (r.embed_many(x, locals_) * t).sum(1)) / r.threshold).min())
                     for r, t in zip(recs, targets)]
 
     out = ProtectResult(img.copy())
     out.before = {r.name: v for r, v in zip(recs, ratios(base))}
     need = 1.0 + float(settings.margin)
-    steps = 0
-    for steps in range(1, int(settings.steps) + 1):
-        x = render(delta)
-        loss = 0.0
-        for r, t, s in zip(recs, targets, safe):
-            p = _jittered(local, float(settings.jitter), rng) if settings.jitter > 0 else local
-            cos = (r.embed(x, p) * t).sum()
-            loss = loss + torch.clamp(cos - s, min=-0.05)
-        if delta.grad is not None:
-            delta.grad.zero_()
-        loss.backward()
-        with torch.no_grad():
-            delta -= alpha * torch.sign(delta.grad)
-            delta.clamp_(-eps, eps)
-        if steps % 4 == 0 or steps == int(settings.steps):
-            xq = torch.round(render(delta.detach()))
-            if all(v > need for v in ratios(xq)):
-                break
+    pull = float(settings.pull)
+    n_steps = max(1, int(settings.steps))
+    # rounds: the full budget at eps, then (while a recognizer still matches) half the
+    # budget again at each larger bound, x1.5 per round up to max_eps
+    bounds = [float(settings.eps)]
+    top = float(settings.max_eps) if settings.max_eps is not None else bounds[0]
+    while bounds[-1] * 1.5 <= top + 1e-9:
+        bounds.append(bounds[-1] * 1.5)
+    if bounds[-1] < top - 1e-9:
+        bounds.append(top)
+    steps, done, eps = 0, False, bounds[0]
+    active = [True] * len(recs)
+    for rnd, eps in enumerate(bounds):
+        budget = n_steps if rnd == 0 else max(4, n_steps // 2)
+        alpha = 2.5 * eps / n_steps
+        for k in range(1, budget + 1):
+            steps += 1
+            x = render(delta)
+            loss = 0.0
+            for ri, (r, t, s, tw) in enumerate(zip(recs, targets, safe, pulls)):
+                if not active[ri]:
+                    continue
+                # one view per step and recognizer, in turn (stochastic expectation over
+                # the views and the jitter; every view is checked below)
+                v = (steps + ri) % len(locals_)
+                p = (_jittered(locals_[v], float(settings.jitter), rng) if settings.jitter > 0
+                     else locals_[v])
+                e = r.embed_many(x, [p])
+                loss = loss + torch.clamp((e * t[v:v + 1]).sum() - s, min=-0.05)
+                if tw is not None:
+                    loss = loss - pull * (e * tw).sum()
+            if delta.grad is not None:
+                delta.grad.zero_()
+            loss.backward()
+            with torch.no_grad():
+                delta -= alpha * torch.sign(delta.grad)
+                delta.clamp_(-eps, eps)
+            if k % 4 == 0 or k == budget:
+                xq = torch.round(render(delta.detach()))
+                now = ratios(xq)
+                if all(v > need for v in now):
+                    done = True
+                    break
+                # a recognizer well beyond its margin at every view costs no gradient
+                # steps until the next check (with a pull it keeps being pulled)
+                active = [v <= need * 1.1 or tw is not None for v, tw in zip(now, pulls)]
+        if done:
+            break
+    out.eps = eps
     with torch.no_grad():
         xq = torch.round(render(delta.detach()))
     out.after = {r.name: v for r, v in zip(recs, ratios(xq))}

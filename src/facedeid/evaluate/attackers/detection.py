@@ -103,3 +103,29 @@ def attacker_landmarks5(rgb: np.ndarray) -> np.ndarray | None:
     """
     face = _default.subject(rgb)
     return None if face is None else np.array(face.landmarks5)
+
+
+def landmarks5_near(rgb: np.ndarray, box, detector: AttackerDetector | None = None
+                    ) -> np.ndarray | None:
+    """``(5, 2)`` landmarks, in ``rgb``'s pixels, of the face the attackers' detector finds
+    best overlapping ``box`` (x0, y0, x1, y1; IoU >= 0.3), detecting in a window of
+    three times the box around it; None when it finds none there."""
+    img = np.asarray(rgb)
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    bw, bh = max(1.0, x1 - x0), max(1.0, y1 - y0)
+    wx0, wy0 = int(max(0, np.floor(x0 - bw))), int(max(0, np.floor(y0 - bh)))
+    wx1, wy1 = int(min(w, np.ceil(x1 + bw))), int(min(h, np.ceil(y1 + bh)))
+    if wx1 - wx0 < 8 or wy1 - wy0 < 8:
+        return None
+    faces = (detector or _default).detect(img[wy0:wy1, wx0:wx1])
+    best, best_iou = None, 0.3
+    for f in faces:
+        fx0, fy0, fx1, fy1 = f.box[0] + wx0, f.box[1] + wy0, f.box[2] + wx0, f.box[3] + wy0
+        iw = max(0.0, min(x1, fx1) - max(x0, fx0))
+        ih = max(0.0, min(y1, fy1) - max(y0, fy0))
+        inter = iw * ih
+        iou = inter / (bw * bh + (fx1 - fx0) * (fy1 - fy0) - inter + 1e-9)
+        if iou >= best_iou:
+            best, best_iou = np.asarray(f.landmarks5, np.float64) + [wx0, wy0], iou
+    return best
