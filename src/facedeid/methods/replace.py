@@ -354,8 +354,7 @@ def replace_face(crop: np.ndarray, face: Face, params: dict[str, Any],
     report = report if isinstance(report, dict) else {}
     params = {**params, "_report": report}
     lm = check_face(face, params)
-    if face.landmarks68 is None or lm is not face.landmarks68:
-        face = face.replace(landmarks68=lm)
+    face = face.replace(landmarks68=lm)     # a tiny face's are the fitted mean shape
     settings = settings_from(params)
     rgb = to_rgb8(crop)
     order = list(params.get("_donor_order") or [])

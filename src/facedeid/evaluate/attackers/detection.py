@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ...imageops import to_rgb8
-from ...types import Face
+from ...types import Face, box_iou
 from .base import PerThread
 
 SCORE_THRESHOLD = 0.6
@@ -118,14 +118,8 @@ def landmarks5_near(rgb: np.ndarray, box, detector: AttackerDetector | None = No
     wx1, wy1 = int(min(w, np.ceil(x1 + bw))), int(min(h, np.ceil(y1 + bh)))
     if wx1 - wx0 < 8 or wy1 - wy0 < 8:
         return None
-    faces = (detector or _default).detect(img[wy0:wy1, wx0:wx1])
-    best, best_iou = None, 0.3
-    for f in faces:
-        fx0, fy0, fx1, fy1 = f.box[0] + wx0, f.box[1] + wy0, f.box[2] + wx0, f.box[3] + wy0
-        iw = max(0.0, min(x1, fx1) - max(x0, fx0))
-        ih = max(0.0, min(y1, fy1) - max(y0, fy0))
-        inter = iw * ih
-        iou = inter / (bw * bh + (fx1 - fx0) * (fy1 - fy0) - inter + 1e-9)
-        if iou >= best_iou:
-            best, best_iou = np.asarray(f.landmarks5, np.float64) + [wx0, wy0], iou
-    return best
+    faces = [f.transformed(dx=wx0, dy=wy0)
+             for f in (detector or _default).detect(img[wy0:wy1, wx0:wx1])]
+    scored = [(box_iou((x0, y0, x1, y1), f.box), i) for i, f in enumerate(faces)]
+    best = max(scored, default=(0.0, -1))
+    return np.asarray(faces[best[1]].landmarks5, np.float64) if best[0] >= 0.3 else None
