@@ -311,6 +311,22 @@ def test_tiny_face_is_replaced_on_the_mean_shape_fitted_to_its_5_points():
         check_face(Face(box=(6, 6, 20, 22), landmarks5=side, landmarks68=garbage68), dict(DEFAULTS))
 
 
+def test_donors_of_a_tiny_face_are_ranked_by_the_shape_it_is_replaced_on():
+    """The donor ranking compares donors with the geometry the warp will use: a tiny
+    face's fitted mean shape, not its noisy 68-point fit; a normal face's own points."""
+    from facedeid.methods.replace import DEFAULTS, _shape_of, fitted_mean_shape
+
+    pts5 = np.array([[10.0, 12.0], [16.0, 12.5], [13.0, 15.5], [10.5, 18.5], [15.5, 19.0]])
+    garbage68 = np.full((68, 2), 13.0) + np.random.default_rng(0).normal(0, 1.0, (68, 2))
+    tiny = Face(box=(6, 6, 20, 22), landmarks5=pts5, landmarks68=garbage68)
+    assert np.allclose(_shape_of(tiny, dict(DEFAULTS)), fitted_mean_shape(pts5))
+    big = _canon(200)
+    assert np.array_equal(_shape_of(Face(box=(0, 0, 200, 200), landmarks68=big), dict(DEFAULTS)), big)
+    # a face that will fall back: its own points (the ranking is not used)
+    speck = Face(box=(6, 6, 9, 9), landmarks5=pts5 * 0.3, landmarks68=garbage68 * 0.3)
+    assert np.array_equal(_shape_of(speck, dict(DEFAULTS)), garbage68 * 0.3)
+
+
 def test_small_face_falls_back_and_the_audit_says_why(data_dir):
     import cv2
 

@@ -54,7 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "protect_steps": 24,      # gradient steps at protect_eps
     "protect_max_eps": 16.0,  # faces still matched get more steps at up to this bound
     "protect_margin": 0.3,    # push each recognizer beyond threshold x (1 + margin)
-    "protect_pull": 0.0,      # weight of a pull towards the donor's identity (parrot attack)
+    "protect_pull": 0.0,      # weight of a pull towards the donor's identity (parrot attack),
+    "protect_pull_steps": 8,  # ... for this many steps once the face is protected
 }
 
 # the mask and geometry "auto" resolves to: (region, scale, reshape)
@@ -288,13 +289,15 @@ def protect_face(out: np.ndarray, rgb: np.ndarray, face: Face, pts5: np.ndarray,
                                steps=int(params.get("protect_steps", DEFAULTS["protect_steps"])),
                                max_eps=float(params.get("protect_max_eps", DEFAULTS["protect_max_eps"])),
                                margin=float(params.get("protect_margin", DEFAULTS["protect_margin"])),
-                               pull=float(params.get("protect_pull", DEFAULTS["protect_pull"])))
+                               pull=float(params.get("protect_pull", DEFAULTS["protect_pull"])),
+                               pull_steps=int(params.get("protect_pull_steps",
+                                                         DEFAULTS["protect_pull_steps"])))
     res = protect(work, np.asarray(pts5, np.float64) + shift, full_mask, settings,
                   reference=ref, rng=params.get("rng"), views=views, toward=toward)
     crop = res.image[oy:oy + out.shape[0], ox:ox + out.shape[1]]
     return np.ascontiguousarray(crop), {
         "recognizers": list(names), "steps": res.steps, "passed": res.passed,
-        "views": 1 + len(views), "eps": round(float(res.eps), 2),
+        "views": 1 + len(views), "eps": round(float(res.eps), 2), "pull_steps": res.pulled,
         "distance_ratio_before": {k: round(v, 4) for k, v in res.before.items()},
         "distance_ratio_after": {k: round(v, 4) for k, v in res.after.items()}}
 
@@ -315,6 +318,16 @@ def embed_all(judges: list, rgb: np.ndarray, faces: Sequence[Face]) -> list[list
 
 
 # --------------------------------------------------------------------------- the method
+def _shape_of(face: Face, params: dict[str, Any]) -> np.ndarray | None:
+    """The 68 points the face will be replaced on (a tiny face's fitted mean shape),
+    which is what its donor's shape should resemble; the model's points where the face
+    will fall back anyway."""
+    try:
+        return check_face(face, {**params, "_report": None})
+    except CannotPaint:
+        return face.landmarks68
+
+
 def _prepare(image: np.ndarray, faces: list[Face], params: dict[str, Any],
              rngs: list[np.random.Generator]) -> list[dict[str, Any]]:
     """Choose every face's donor order at once (identity checked against all faces)."""
@@ -327,7 +340,7 @@ def _prepare(image: np.ndarray, faces: list[Face], params: dict[str, Any],
     for i, face in enumerate(faces):
         js = [(att, emb[a][i], [emb[a][j] for j in range(len(faces)) if j != i])
               for a, att in enumerate(judges)]
-        rankings.append(rank_donors(pool, face.landmarks68, rngs[i], judges=js,
+        rankings.append(rank_donors(pool, _shape_of(face, params), rngs[i], judges=js,
                                     margin=float(params.get("margin", DEFAULTS["margin"]))))
     orders = assign_donors(rankings)
     ctx = context_for(image, faces)

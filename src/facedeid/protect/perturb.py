@@ -20,15 +20,20 @@ How (:func:`protect`):
   aligns it differently is fooled too (expectation over transformation);
 * the loss is, per recognizer, the cosine similarity to the original's embedding
   above the safe level ``1 - threshold x (1 + margin)``; sign-gradient steps of
-  ``2.5 eps / steps``, projected onto ``[-eps, eps]`` and the mask; optionally
-  (``pull``) minus the similarity to a given identity (the donor's), so that photos
-  of one person are not all pushed the same way (the parrot attack);
+  ``2.5 eps / steps``, projected onto ``[-eps, eps]`` and the mask;
 * every 4 steps it checks every recognizer at every view, without jitter and after
   rounding to uint8, and stops once all are beyond the margin; a recognizer already
   well beyond it skips the gradient steps until the next check;
 * while one still matches after ``steps``, further rounds of ``steps / 2`` raise
   the bound by 1.5x up to ``max_eps``: only the hard faces pay, in time and in
-  visibility.
+  visibility;
+* optionally, once every recognizer is beyond the margin, up to ``pull_steps`` more
+  steps pull the face towards a given identity (``toward``, the donor's), taken
+  orthogonal to the original's so the pull never pulls back towards it, with the
+  push kept in the loss; the last perturbation that still passes the check is kept.
+  Pushed only *away*, photos of one person all move much the same way and still
+  match each other (the parrot attack); pulled towards different donors they part.
+  The pull can only add to the privacy against the original, never take from it.
 
 **What it does not do.** It fools the recognizers it is given (white-box). Other
 recognizers may still match: always measure with a held-out one
@@ -58,7 +63,9 @@ class ProtectSettings:
         margin: success = distance > threshold x (1 + margin) for every recognizer.
         resolution: perturbation grid, as a fraction of the recognizers' crop scale.
         jitter: landmark jitter per step, fraction of the inter-ocular distance.
-        pull: weight of the pull towards ``toward``'s embeddings (see :func:`protect`).
+        pull: weight of the pull towards ``toward``'s embeddings (see :func:`protect`),
+            relative to the push (1).
+        pull_steps: steps of the pull phase after success (0: no pull).
     """
 
     attackers: tuple[str, ...] = ("sface", "facenet")
@@ -69,6 +76,7 @@ class ProtectSettings:
     resolution: float = 0.5
     jitter: float = 0.04
     pull: float = 0.0
+    pull_steps: int = 0
 
 
 @dataclass
@@ -81,6 +89,7 @@ class ProtectResult:
     after: dict[str, float] = field(default_factory=dict)
     steps: int = 0
     eps: float = 0.0
+    pulled: int = 0
 
     @property
     def passed(self) -> bool:
@@ -141,14 +150,16 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
             embeds the face at ``pts5`` and at each view (each jittered), and success
             is required at all of them.
         toward: per recognizer name, a unit embedding to pull the face towards (the
-            donor's identity), weighted by ``settings.pull``. Without it the face is
-            only pushed *away* from the original, in a direction that is much the
-            same for every photo of one person, so de-identified photos of one person
-            still match each other (the parrot attack).
+            donor's identity) after the push has succeeded, for up to
+            ``settings.pull_steps`` steps weighted by ``settings.pull``. Without it the
+            face is only pushed *away* from the original, in a direction that is much
+            the same for every photo of one person, so de-identified photos of one
+            person still match each other (the parrot attack).
 
     Returns:
         :class:`ProtectResult`; pixels where ``mask`` is 0 are bit-identical to ``image``.
-        ``before``/``after`` are the worst (smallest) ratios over the views.
+        ``before``/``after`` are the worst (smallest) ratios over the views;
+        ``pulled``: the pull steps kept.
 
     Raises:
         ImportError: torch is not installed (the ``torch`` extra).
@@ -189,11 +200,17 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
         ref_t = tensor(ref)
         # the original's identity: its embedding at every view (each an attacker's guess)
         targets = [r.embed_many(ref_t, locals_) for r in recs]
+    # the pull's direction: the given identity minus its component along the original's
+    # (mean over the views), so pulling never pulls back towards the original
     pulls = []
-    for r in recs:
+    for r, t_all in zip(recs, targets):
         t = None if not toward or settings.pull <= 0 else toward.get(r.name)
-        pulls.append(None if t is None else torch.from_numpy(
-            np.asarray(t, np.float32).reshape(1, -1)))
+        if t is not None:
+            t = torch.from_numpy(np.asarray(t, np.float32).reshape(1, -1))
+            o = F.normalize(t_all.mean(0, keepdim=True), dim=1)
+            t = t - (t * o).sum() * o
+            t = F.normalize(t, dim=1) if float(t.norm()) > 1e-6 else None
+        pulls.append(t)
     # grid of the perturbation: the recognizers' finest crop scale x resolution
     scale = max(float(np.sqrt(abs(np.linalg.det(r.matrix(locals_[0])[:, :2])))) for r in recs)
     g = max(0.05, min(1.0, scale * float(settings.resolution)))
@@ -214,7 +231,6 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
     out = ProtectResult(img.copy())
     out.before = {r.name: v for r, v in zip(recs, ratios(base))}
     need = 1.0 + float(settings.margin)
-    pull = float(settings.pull)
     n_steps = max(1, int(settings.steps))
     # rounds: the full budget at eps, then (while a recognizer still matches) half the
     # budget again at each larger bound, x1.5 per round up to max_eps
@@ -226,31 +242,36 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
         bounds.append(top)
     steps, done, eps = 0, False, bounds[0]
     active = [True] * len(recs)
+
+    def step(pulled: bool) -> None:
+        """One sign-gradient step: the push (recognizers still active), plus the pull."""
+        x = render(delta)
+        loss = 0.0
+        for ri, (r, t, s, tw) in enumerate(zip(recs, targets, safe, pulls)):
+            if not active[ri] and not pulled:
+                continue
+            # one view per step and recognizer, in turn (stochastic expectation over
+            # the views and the jitter; every view is checked below)
+            v = (steps + ri) % len(locals_)
+            p = (_jittered(locals_[v], float(settings.jitter), rng) if settings.jitter > 0
+                 else locals_[v])
+            e = r.embed_many(x, [p])
+            loss = loss + torch.clamp((e * t[v:v + 1]).sum() - s, min=-0.05)
+            if pulled and tw is not None:
+                loss = loss - float(settings.pull) * (e * tw).sum()
+        if delta.grad is not None:
+            delta.grad.zero_()
+        loss.backward()
+        with torch.no_grad():
+            delta.sub_(alpha * torch.sign(delta.grad))
+            delta.clamp_(-eps, eps)
+
     for rnd, eps in enumerate(bounds):
         budget = n_steps if rnd == 0 else max(4, n_steps // 2)
         alpha = 2.5 * eps / n_steps
         for k in range(1, budget + 1):
             steps += 1
-            x = render(delta)
-            loss = 0.0
-            for ri, (r, t, s, tw) in enumerate(zip(recs, targets, safe, pulls)):
-                if not active[ri]:
-                    continue
-                # one view per step and recognizer, in turn (stochastic expectation over
-                # the views and the jitter; every view is checked below)
-                v = (steps + ri) % len(locals_)
-                p = (_jittered(locals_[v], float(settings.jitter), rng) if settings.jitter > 0
-                     else locals_[v])
-                e = r.embed_many(x, [p])
-                loss = loss + torch.clamp((e * t[v:v + 1]).sum() - s, min=-0.05)
-                if tw is not None:
-                    loss = loss - pull * (e * tw).sum()
-            if delta.grad is not None:
-                delta.grad.zero_()
-            loss.backward()
-            with torch.no_grad():
-                delta -= alpha * torch.sign(delta.grad)
-                delta.clamp_(-eps, eps)
+            step(False)
             if k % 4 == 0 or k == budget:
                 xq = torch.round(render(delta.detach()))
                 now = ratios(xq)
@@ -258,10 +279,23 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
                     done = True
                     break
                 # a recognizer well beyond its margin at every view costs no gradient
-                # steps until the next check (with a pull it keeps being pulled)
-                active = [v <= need * 1.1 or tw is not None for v, tw in zip(now, pulls)]
+                # steps until the next check
+                active = [v <= need * 1.1 for v in now]
         if done:
             break
+    n_pull = int(settings.pull_steps) if any(t is not None for t in pulls) else 0
+    if done and n_pull > 0:
+        # the pull phase: keep the last perturbation that still passes the check
+        kept = delta.detach().clone()
+        for k in range(1, n_pull + 1):
+            steps += 1
+            step(True)
+            if k % 4 == 0 or k == n_pull:
+                if all(v > need for v in ratios(torch.round(render(delta.detach())))):
+                    kept = delta.detach().clone()
+                    out.pulled = k
+        with torch.no_grad():
+            delta.copy_(kept)
     out.eps = eps
     with torch.no_grad():
         xq = torch.round(render(delta.detach()))
