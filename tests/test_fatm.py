@@ -100,22 +100,34 @@ def test_missing_weights_say_how_to_train(tmp_path):
 
 
 def test_method_fatm_on_a_real_face(tiny_weights, data_dir):
+    """Default fatm (torch is there): the face is replaced inside seed 004's mask and
+    protected until SFace and FaceNet no longer match it; deterministic with a seed.
+    Without protection, the larger mask and the identity check over the donors."""
     from facedeid.evaluate.datasets import load_rgb
     from facedeid.pipeline import Anonymizer
 
     path, _ = tiny_weights
     img = load_rgb(sorted((data_dir / "lfw" / "images" / "Adam_Sandler").iterdir())[0])
-    anon = Anonymizer(method="fatm", seed=0, weights=str(path), attacker="none")
+    anon = Anonymizer(method="fatm", seed=0, weights=str(path))
     res = anon.anonymize(img)
     face = max(res.faces, key=lambda f: f.area)
     rec = res.record["faces"][res.faces.index(face)]
     assert rec["method"] == "fatm" and rec["painted"]
+    detail = rec["detail"]
+    assert detail["geometry"]["region"] == "face_hull"
+    assert detail["protection"]["recognizers"] == ["sface", "facenet"]
+    assert detail["identity_check"] == "passed" and detail["protection"]["passed"]
     changed = np.any(res.image != img, axis=2)
     x0, y0, x1, y1 = (int(v) for v in face.box)
-    assert changed[y0:y1, x0:x1].mean() > 0.3
+    assert changed[y0:y1, x0:x1].mean() > 0.2
     assert not changed[:, :10].any()
-    again = Anonymizer(method="fatm", seed=0, weights=str(path), attacker="none").anonymize(img)
+    again = Anonymizer(method="fatm", seed=0, weights=str(path)).anonymize(img)
     assert np.array_equal(again.image, res.image)
+    plain = Anonymizer(method="fatm", seed=0, weights=str(path), protect="none").anonymize(img)
+    prec = plain.record["faces"][plain.faces.index(max(plain.faces, key=lambda f: f.area))]
+    assert prec["detail"]["geometry"]["region"] == "face_outline"
+    assert "protection" not in prec["detail"] and prec["detail"]["donors_tried"] >= 1
+    assert np.any(plain.image != img, axis=2)[y0:y1, x0:x1].mean() > 0.3
 
 
 def test_train_fatm_command_on_lfw(data_dir, tmp_path, capsys):

@@ -159,9 +159,8 @@ def test_protect_raises_its_bound_only_while_a_recognizer_still_matches(data_dir
 
 
 def test_protect_pull_moves_the_face_towards_the_donor_identity(data_dir):
-    """``toward`` with a pull: once protected, the pull phase brings the face closer to
-    the given identity (another person here) than without the pull, and keeps it
-    beyond the original's; without success there is no pull phase."""
+    """``toward`` with a pull: the protected face ends closer to the given identity
+    (another person here) than without the pull, and still beyond the original's."""
     from facedeid.protect.nets import recognizer
     from facedeid.protect.perturb import ProtectSettings, protect
 
@@ -174,7 +173,7 @@ def test_protect_pull_moves_the_face_towards_the_donor_identity(data_dir):
     mask[80:190, 75:175] = 1.0
     s = dict(attackers=("sface",), eps=8.0, steps=16, margin=0.3)
     plain = protect(img, pts, mask, ProtectSettings(**s), rng=np.random.default_rng(0))
-    pulled = protect(img, pts, mask, ProtectSettings(**s, pull=1.0, pull_steps=8),
+    pulled = protect(img, pts, mask, ProtectSettings(**s, pull=1.0),
                      rng=np.random.default_rng(0), toward={"sface": target})
 
     def cos(im):
@@ -182,14 +181,7 @@ def test_protect_pull_moves_the_face_towards_the_donor_identity(data_dir):
             return float(rec.embed(_tensor(im), pts).numpy()[0] @ target)
 
     assert cos(pulled.image) > cos(plain.image) + 0.05
-    assert pulled.passed and pulled.pulled > 0 and plain.pulled == 0
-    assert min(pulled.after.values()) > 1.3
-    # a bound too small to succeed: no pull phase, the result is the push's own
-    weak = dict(s, eps=1.0, steps=8)
-    a = protect(img, pts, mask, ProtectSettings(**weak), rng=np.random.default_rng(0))
-    b = protect(img, pts, mask, ProtectSettings(**weak, pull=1.0, pull_steps=8),
-                rng=np.random.default_rng(0), toward={"sface": target})
-    assert not b.passed and b.pulled == 0 and np.array_equal(a.image, b.image)
+    assert pulled.passed and min(pulled.after.values()) > 1.3
 
 
 def test_protect_with_an_empty_mask_changes_nothing(data_dir):

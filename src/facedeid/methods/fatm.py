@@ -4,8 +4,11 @@ Each face is aligned to the canonical 64x64 frame, encoded by the shared
 encoder and decoded by one donor's decoder (the donors are nobody: k-averaged
 faces, see :mod:`facedeid.fatm.data`); the result is warped back and merged
 exactly as ``replace`` merges a donor (seed 004's mask, colour and light
-transfer, blending, identity check with retries over the donors).  Needs the
-torch extra and trained weights (``facedeid train-fatm``; ``weights=FILE``).
+transfer, blending) and, as ``replace`` does with torch installed, protected by a
+bounded perturbation until SFace and FaceNet no longer match it to the original
+(``-p protect=none``: instead the identity check with retries over the donors and
+the larger mask).  Needs the torch extra and trained weights (``facedeid
+train-fatm``; ``weights=FILE``).
 """
 
 from __future__ import annotations
@@ -22,9 +25,7 @@ from .replace import replace_face
 DEFAULTS: dict[str, Any] = {
     "weights": None,          # FATM weights file (None: the shipped facedeid/data/fatm.pt)
     **{k: v for k, v in REPLACE_DEFAULTS.items()
-       if k not in ("donors", "reshape", "margin")},
-    # measured without identity protection (docs/REPLACE.md); -p protect=sface+facenet adds it
-    "protect": "none",
+       if k not in ("donors", "reshape", "margin", "protect_pull")},
 }
 
 

@@ -54,8 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "protect_steps": 24,      # gradient steps at protect_eps
     "protect_max_eps": 16.0,  # faces still matched get more steps at up to this bound
     "protect_margin": 0.3,    # push each recognizer beyond threshold x (1 + margin)
-    "protect_pull": 0.0,      # weight of a pull towards the donor's identity (parrot attack),
-    "protect_pull_steps": 8,  # ... for this many steps once the face is protected
+    "protect_pull": 0.0,      # weight of a pull towards the donor's identity (parrot attack)
 }
 
 # the mask and geometry "auto" resolves to: (region, scale, reshape)
@@ -289,15 +288,13 @@ def protect_face(out: np.ndarray, rgb: np.ndarray, face: Face, pts5: np.ndarray,
                                steps=int(params.get("protect_steps", DEFAULTS["protect_steps"])),
                                max_eps=float(params.get("protect_max_eps", DEFAULTS["protect_max_eps"])),
                                margin=float(params.get("protect_margin", DEFAULTS["protect_margin"])),
-                               pull=float(params.get("protect_pull", DEFAULTS["protect_pull"])),
-                               pull_steps=int(params.get("protect_pull_steps",
-                                                         DEFAULTS["protect_pull_steps"])))
+                               pull=float(params.get("protect_pull", DEFAULTS["protect_pull"])))
     res = protect(work, np.asarray(pts5, np.float64) + shift, full_mask, settings,
                   reference=ref, rng=params.get("rng"), views=views, toward=toward)
     crop = res.image[oy:oy + out.shape[0], ox:ox + out.shape[1]]
     return np.ascontiguousarray(crop), {
         "recognizers": list(names), "steps": res.steps, "passed": res.passed,
-        "views": 1 + len(views), "eps": round(float(res.eps), 2), "pull_steps": res.pulled,
+        "views": 1 + len(views), "eps": round(float(res.eps), 2),
         "distance_ratio_before": {k: round(v, 4) for k, v in res.before.items()},
         "distance_ratio_after": {k: round(v, 4) for k, v in res.after.items()}}
 

@@ -27,13 +27,11 @@ How (:func:`protect`):
 * while one still matches after ``steps``, further rounds of ``steps / 2`` raise
   the bound by 1.5x up to ``max_eps``: only the hard faces pay, in time and in
   visibility;
-* optionally, once every recognizer is beyond the margin, up to ``pull_steps`` more
-  steps pull the face towards a given identity (``toward``, the donor's), taken
-  orthogonal to the original's so the pull never pulls back towards it, with the
-  push kept in the loss; the last perturbation that still passes the check is kept.
-  Pushed only *away*, photos of one person all move much the same way and still
-  match each other (the parrot attack); pulled towards different donors they part.
-  The pull can only add to the privacy against the original, never take from it.
+* optionally (``pull``), the loss also rewards similarity to a given identity
+  (``toward``, the donor's), taken orthogonal to the original's so that the pull
+  never pulls back towards it: pushed only *away*, photos of one person all move
+  much the same way and still match each other (the parrot attack); pulled towards
+  different donors they part.  The stopping rule stays the push's.
 
 **What it does not do.** It fools the recognizers it is given (white-box). Other
 recognizers may still match: always measure with a held-out one
@@ -64,8 +62,7 @@ class ProtectSettings:
         resolution: perturbation grid, as a fraction of the recognizers' crop scale.
         jitter: landmark jitter per step, fraction of the inter-ocular distance.
         pull: weight of the pull towards ``toward``'s embeddings (see :func:`protect`),
-            relative to the push (1).
-        pull_steps: steps of the pull phase after success (0: no pull).
+            relative to the push (1); 0: no pull.
     """
 
     attackers: tuple[str, ...] = ("sface", "facenet")
@@ -76,7 +73,6 @@ class ProtectSettings:
     resolution: float = 0.5
     jitter: float = 0.04
     pull: float = 0.0
-    pull_steps: int = 0
 
 
 @dataclass
@@ -89,7 +85,6 @@ class ProtectResult:
     after: dict[str, float] = field(default_factory=dict)
     steps: int = 0
     eps: float = 0.0
-    pulled: int = 0
 
     @property
     def passed(self) -> bool:
@@ -150,16 +145,14 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
             embeds the face at ``pts5`` and at each view (each jittered), and success
             is required at all of them.
         toward: per recognizer name, a unit embedding to pull the face towards (the
-            donor's identity) after the push has succeeded, for up to
-            ``settings.pull_steps`` steps weighted by ``settings.pull``. Without it the
+            donor's identity), weighted by ``settings.pull``. Without it the
             face is only pushed *away* from the original, in a direction that is much
             the same for every photo of one person, so de-identified photos of one
             person still match each other (the parrot attack).
 
     Returns:
         :class:`ProtectResult`; pixels where ``mask`` is 0 are bit-identical to ``image``.
-        ``before``/``after`` are the worst (smallest) ratios over the views;
-        ``pulled``: the pull steps kept.
+        ``before``/``after`` are the worst (smallest) ratios over the views.
 
     Raises:
         ImportError: torch is not installed (the ``torch`` extra).
@@ -243,12 +236,12 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
     steps, done, eps = 0, False, bounds[0]
     active = [True] * len(recs)
 
-    def step(pulled: bool) -> None:
-        """One sign-gradient step: the push (recognizers still active), plus the pull."""
+    def step() -> None:
+        """One sign-gradient step: the push of the recognizers still active, and the pull."""
         x = render(delta)
         loss = 0.0
         for ri, (r, t, s, tw) in enumerate(zip(recs, targets, safe, pulls)):
-            if not active[ri] and not pulled:
+            if not active[ri]:
                 continue
             # one view per step and recognizer, in turn (stochastic expectation over
             # the views and the jitter; every view is checked below)
@@ -257,7 +250,7 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
                  else locals_[v])
             e = r.embed_many(x, [p])
             loss = loss + torch.clamp((e * t[v:v + 1]).sum() - s, min=-0.05)
-            if pulled and tw is not None:
+            if tw is not None:
                 loss = loss - float(settings.pull) * (e * tw).sum()
         if delta.grad is not None:
             delta.grad.zero_()
@@ -271,7 +264,7 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
         alpha = 2.5 * eps / n_steps
         for k in range(1, budget + 1):
             steps += 1
-            step(False)
+            step()
             if k % 4 == 0 or k == budget:
                 xq = torch.round(render(delta.detach()))
                 now = ratios(xq)
@@ -279,23 +272,10 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
                     done = True
                     break
                 # a recognizer well beyond its margin at every view costs no gradient
-                # steps until the next check
-                active = [v <= need * 1.1 for v in now]
+                # steps until the next check (with a pull it keeps being pulled)
+                active = [v <= need * 1.1 or tw is not None for v, tw in zip(now, pulls)]
         if done:
             break
-    n_pull = int(settings.pull_steps) if any(t is not None for t in pulls) else 0
-    if done and n_pull > 0:
-        # the pull phase: keep the last perturbation that still passes the check
-        kept = delta.detach().clone()
-        for k in range(1, n_pull + 1):
-            steps += 1
-            step(True)
-            if k % 4 == 0 or k == n_pull:
-                if all(v > need for v in ratios(torch.round(render(delta.detach())))):
-                    kept = delta.detach().clone()
-                    out.pulled = k
-        with torch.no_grad():
-            delta.copy_(kept)
     out.eps = eps
     with torch.no_grad():
         xq = torch.round(render(delta.detach()))
