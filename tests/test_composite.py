@@ -196,6 +196,10 @@ def _method_params(method, img, face) -> dict:
     """The method's defaults (and, for a dataset method such as k-Same, the face's group
     average: this one face alone, completed by the shipped pool)."""
     params = dict(method.defaults, rng=np.random.default_rng(5))
+    if "protect" in params:
+        # identity protection is tested in test_protect / test_replace / test_fatm; here
+        # it would only spend a minute per call optimising noise against SFace
+        params["protect"] = "none"
     if method.batch is not None:
         from facedeid.imageops import to_rgb8
 
