@@ -244,7 +244,7 @@ def test_replace_with_protection_defeats_all_three_attackers_on_lfw(data_dir):
         assert not changed[:, :20].any() and not changed[-20:].any()
 
 
-def test_replace_without_torch_protection_is_off_and_fatm_defaults_to_none(monkeypatch):
+def test_replace_without_torch_protection_is_off_and_fatm_is_protected_like_replace(monkeypatch):
     import facedeid.methods.replace as R
     from facedeid.methods.fatm import DEFAULTS as FATM_DEFAULTS
 
@@ -254,7 +254,10 @@ def test_replace_without_torch_protection_is_off_and_fatm_defaults_to_none(monke
     assert (s.region, s.scale, s.reshape) == R.HEAVY_GEOMETRY
     with pytest.raises(ValueError, match="needs torch"):
         R.protect_names({"protect": "sface"})
-    assert FATM_DEFAULTS["protect"] == "none"
+    # fatm needs torch, so its "auto" always resolves to protection; it has no donor pull
+    assert FATM_DEFAULTS["protect"] == "auto" and "protect_pull" not in FATM_DEFAULTS
+    monkeypatch.setattr(R, "torch_available", lambda: True)
+    assert R.protect_names(dict(FATM_DEFAULTS)) == ("sface", "facenet")
 
 
 def test_padded_average_pool_is_refused_where_zero_padding_would_be_wrong():
