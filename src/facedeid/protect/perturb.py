@@ -145,10 +145,10 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
             embeds the face at ``pts5`` and at each view (each jittered), and success
             is required at all of them.
         toward: per recognizer name, a unit embedding to pull the face towards (the
-            donor's identity), weighted by ``settings.pull``. Without it the
-            face is only pushed *away* from the original, in a direction that is much
-            the same for every photo of one person, so de-identified photos of one
-            person still match each other (the parrot attack).
+            donor's identity), weighted by ``settings.pull``. Without it the face is
+            only pushed *away* from the original, in a direction that is much the
+            same for every photo of one person, so de-identified photos of one person
+            still match each other (the parrot attack).
 
     Returns:
         :class:`ProtectResult`; pixels where ``mask`` is 0 are bit-identical to ``image``.
@@ -224,6 +224,7 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
     out = ProtectResult(img.copy())
     out.before = {r.name: v for r, v in zip(recs, ratios(base))}
     need = 1.0 + float(settings.margin)
+    pull = float(settings.pull)
     n_steps = max(1, int(settings.steps))
     # rounds: the full budget at eps, then (while a recognizer still matches) half the
     # budget again at each larger bound, x1.5 per round up to max_eps
@@ -235,36 +236,31 @@ def protect(image: np.ndarray, pts5: np.ndarray, mask: np.ndarray,
         bounds.append(top)
     steps, done, eps = 0, False, bounds[0]
     active = [True] * len(recs)
-
-    def step() -> None:
-        """One sign-gradient step: the push of the recognizers still active, and the pull."""
-        x = render(delta)
-        loss = 0.0
-        for ri, (r, t, s, tw) in enumerate(zip(recs, targets, safe, pulls)):
-            if not active[ri]:
-                continue
-            # one view per step and recognizer, in turn (stochastic expectation over
-            # the views and the jitter; every view is checked below)
-            v = (steps + ri) % len(locals_)
-            p = (_jittered(locals_[v], float(settings.jitter), rng) if settings.jitter > 0
-                 else locals_[v])
-            e = r.embed_many(x, [p])
-            loss = loss + torch.clamp((e * t[v:v + 1]).sum() - s, min=-0.05)
-            if tw is not None:
-                loss = loss - float(settings.pull) * (e * tw).sum()
-        if delta.grad is not None:
-            delta.grad.zero_()
-        loss.backward()
-        with torch.no_grad():
-            delta.sub_(alpha * torch.sign(delta.grad))
-            delta.clamp_(-eps, eps)
-
     for rnd, eps in enumerate(bounds):
         budget = n_steps if rnd == 0 else max(4, n_steps // 2)
         alpha = 2.5 * eps / n_steps
         for k in range(1, budget + 1):
             steps += 1
-            step()
+            x = render(delta)
+            loss = 0.0
+            for ri, (r, t, s, tw) in enumerate(zip(recs, targets, safe, pulls)):
+                if not active[ri]:
+                    continue
+                # one view per step and recognizer, in turn (stochastic expectation over
+                # the views and the jitter; every view is checked below)
+                v = (steps + ri) % len(locals_)
+                p = (_jittered(locals_[v], float(settings.jitter), rng) if settings.jitter > 0
+                     else locals_[v])
+                e = r.embed_many(x, [p])
+                loss = loss + torch.clamp((e * t[v:v + 1]).sum() - s, min=-0.05)
+                if tw is not None:
+                    loss = loss - pull * (e * tw).sum()
+            if delta.grad is not None:
+                delta.grad.zero_()
+            loss.backward()
+            with torch.no_grad():
+                delta -= alpha * torch.sign(delta.grad)
+                delta.clamp_(-eps, eps)
             if k % 4 == 0 or k == budget:
                 xq = torch.round(render(delta.detach()))
                 now = ratios(xq)
