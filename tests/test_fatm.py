@@ -130,6 +130,51 @@ def test_method_fatm_on_a_real_face(tiny_weights, data_dir):
     assert np.any(plain.image != img, axis=2)[y0:y1, x0:x1].mean() > 0.3
 
 
+def test_fatm_face_the_detector_loses_is_redone_by_replace_in_images_not_in_video(
+        tiny_weights, data_dir, monkeypatch):
+    """detect_check: a model face the default detector no longer finds is replaced by
+    replace's donor (protected the same way) and the audit says so; in a video frame
+    (auto) the check is left out, so a track's face does not switch between donors."""
+    import facedeid.methods.fatm as F
+    from facedeid.evaluate.datasets import load_rgb
+    from facedeid.pipeline import Anonymizer
+    from facedeid.replace.donors import load_pool
+
+    path, _ = tiny_weights
+    img = load_rgb(sorted((data_dir / "lfw" / "images" / "Colin_Powell").iterdir())[0])
+    calls = []
+
+    def lost_then_found(out, face, params):
+        calls.append(out.copy())
+        return len(calls) > 1            # fatm's face lost, replace's found
+
+    monkeypatch.setattr(F, "still_detected", lost_then_found)
+    anon = Anonymizer(method="fatm", seed=0, weights=str(path), protect="none", attacker="sface")
+    res = anon.anonymize(img)
+    face = max(res.faces, key=lambda f: f.area)
+    rec = res.record["faces"][res.faces.index(face)]
+    check = rec["detail"]["detector_check"]
+    assert check["redone_by"] == "replace" and check["replace"] == "passed"
+    assert check["fatm"] == "lost by the default detector" and "fatm_donor" in check
+    assert len(calls) == 2 * len(res.faces) and rec["method"] == "fatm" and rec["painted"]
+    # the donor now is one of replace's averaged donors, and the face differs from fatm's
+    assert 0 <= rec["detail"]["donor"] < len(load_pool("averaged"))
+    assert not np.array_equal(calls[0], calls[1])
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    assert np.any(res.image != img, axis=2)[y0:y1, x0:x1].mean() > 0.3
+    # off: fatm's face is kept and not checked
+    calls.clear()
+    off = Anonymizer(method="fatm", seed=0, weights=str(path), protect="none",
+                     detect_check=False).anonymize(img)
+    assert not calls and all("detector_check" not in r["detail"] for r in off.record["faces"])
+    # a video frame: auto leaves the check out (paint with stream=True, as video does)
+    out, recs = anon.paint(img, res.faces, stream=True)
+    assert not calls and all("detector_check" not in r["detail"] for r in recs)
+    assert F.check_on({}) and not F.check_on({"_stream": True})
+    assert F.check_on({"_stream": True, "detect_check": "true"})
+    assert not F.check_on({"detect_check": "false"})
+
+
 def test_train_fatm_command_on_lfw(data_dir, tmp_path, capsys):
     from facedeid.cli import main
 

@@ -350,6 +350,30 @@ def test_small_face_falls_back_and_the_audit_says_why(data_dir):
     assert not np.array_equal(res.image, tiny)
 
 
+def test_still_detected_finds_a_kept_face_and_not_a_blacked_out_one(data_dir):
+    from facedeid.methods.replace import still_detected
+
+    img, faces = _lfw_face(data_dir)
+    face = max(faces, key=lambda f: f.area)
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    m = (x1 - x0) // 4
+    x0, y0, x1, y1 = max(0, x0 - m), max(0, y0 - m), x1 + m, y1 + m
+    crop = img[y0:y1, x0:x1].copy()
+    local = face.transformed(dx=-x0, dy=-y0)
+    ctx = {"_canvas": img, "_canvas_box": tuple(face.box)}
+    assert still_detected(crop, local, ctx)
+    gone = crop.copy()
+    bx0, by0, bx1, by1 = (int(v) for v in local.box)
+    gone[by0:by1, bx0:bx1] = 0
+    assert not still_detected(gone, local, ctx)
+    # without the picture (a direct call on a crop) the crop itself is searched
+    assert not still_detected(gone, local, {})
+    # the face must overlap the original's box: moved half a box away it does not count
+    w = bx1 - bx0
+    shifted = local.replace(box=(bx0 + w * 0.6, by0, bx1 + w * 0.6, by1))
+    assert not still_detected(crop, shifted, {})
+
+
 # ----------------------------------------------------------------- end to end on real faces
 def test_replace_end_to_end_on_lfw_changes_the_face_only_and_beats_the_attacker(data_dir):
     from facedeid.evaluate.attackers import get_attacker

@@ -211,7 +211,8 @@ class Anonymizer:
 
     def paint(self, image: np.ndarray, faces: list[Face],
               rngs: list[np.random.Generator] | None = None,
-              extras: list[dict[str, Any]] | None = None) -> tuple[np.ndarray, list[dict]]:
+              extras: list[dict[str, Any]] | None = None, *,
+              stream: bool = False) -> tuple[np.ndarray, list[dict]]:
         """Apply the method to each face; returns the new image and per-face records.
 
         Args:
@@ -225,6 +226,9 @@ class Anonymizer:
                 for a dataset method (k-Same) this image's faces grouped alone, completed
                 by its gallery or the shipped pool (:func:`facedeid.batch.image_extras`).
                 An extra ``record`` entry goes to the face's record as ``group``.
+            stream: the image is a frame of a video (methods see ``_stream``: a choice
+                that may differ from frame to frame, such as ``fatm``'s fallback to
+                ``replace``, is then left out, so a person's face does not flicker).
         """
         if rngs is not None and len(rngs) != len(faces):
             raise ValueError(f"rngs has {len(rngs)} generator(s) for {len(faces)} face(s)")
@@ -242,7 +246,8 @@ class Anonymizer:
         if extras is None:
             extras = [{} for _ in faces]
             if self.method.prepare is not None and faces:
-                extras = self.method.prepare(to_rgb8(image), faces, self.params, rngs)
+                extras = self.method.prepare(to_rgb8(image), faces,
+                                             {**self.params, "_stream": stream}, rngs)
         for index, face in enumerate(faces):
             method, params, shape = self.method, self.params, self.shape
             reason = None
@@ -274,7 +279,7 @@ class Anonymizer:
             report: dict[str, Any] = {}   # what the method says of this face, for the audit
             try:
                 painted = method(crop, local, {**params, **extra, "rng": rngs[index],
-                                               "_report": report})
+                                               "_report": report, "_stream": stream})
                 if report:
                     rec["detail"] = _json_safe(report)
             except CannotPaint as exc:  # the method declines this face: paint the fallback

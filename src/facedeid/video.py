@@ -191,7 +191,7 @@ def _paint(anonymizer, image: np.ndarray, faces: list, seed: int):
     """
     rngs = [anonymizer.rng_for(int(f.face_id) if f.face_id is not None else i, seed)
             for i, f in enumerate(faces)]
-    return anonymizer.paint(image, faces, rngs=rngs)
+    return anonymizer.paint(image, faces, rngs=rngs, stream=True)
 
 
 # ---------------------------------------------------------------- threads

@@ -24,6 +24,7 @@ landmark ordering, onnxruntime session options); they import nothing heavy.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,21 @@ def get_detector(name: str = DEFAULT_DETECTOR, *, scale: Any = None, tile: Any =
 
         det = ScaledDetector(det, scale=scale)
     return det
+
+
+_shared: dict[str, Detector] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_detector(name: str = DEFAULT_DETECTOR) -> Detector:
+    """One detector per name for the whole process, built on first use (for the checks
+    methods make, e.g. ``fatm``'s "is the new face still detected"); thread-safe.
+    Use :func:`get_detector` for a detector with options."""
+    key = DEFAULT_DETECTOR if name.strip() == "default" else name.strip()
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = get_detector(key)
+        return _shared[key]
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -177,5 +193,5 @@ def pad_to(rgb: np.ndarray, multiple: int = 32, minimum: int = 32) -> np.ndarray
     return out
 
 
-__all__ = ["Detector", "DETECTORS", "DEFAULT_DETECTOR", "get_detector", "nms", "iou_matrix",
+__all__ = ["Detector", "DETECTORS", "DEFAULT_DETECTOR", "get_detector", "shared_detector", "nms", "iou_matrix",
            "order_landmarks5", "ort_session", "default_threads", "pad_to"]

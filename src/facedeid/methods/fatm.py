@@ -9,6 +9,15 @@ bounded perturbation until SFace and FaceNet no longer match it to the original
 (``-p protect=none``: instead the identity check with retries over the donors and
 the larger mask).  Needs the torch extra and trained weights (``facedeid
 train-fatm``; ``weights=FILE``).
+
+The model's faces are blurrier than a real one, and the default detector loses a
+few of them (2 % on LFW): with ``detect_check`` (on for still images) each
+result is checked with the project's default detector, and a face it no longer
+finds is replaced by ``replace``'s donor instead (chosen the way ``replace``
+chooses one: similar shape, identity farther than the attacker's threshold from
+every face in the picture); the audit says so (``detector_check``).  In video
+(``auto``) the check is left out: a per-frame switch between the two donors
+would make the face flicker.
 """
 
 from __future__ import annotations
@@ -20,10 +29,12 @@ import numpy as np
 from ..types import Face
 from .base import Method
 from .replace import DEFAULTS as REPLACE_DEFAULTS
-from .replace import replace_face
+from .replace import _replace, donor_orders, replace_face, still_detected
 
 DEFAULTS: dict[str, Any] = {
     "weights": None,          # FATM weights file (None: the shipped facedeid/data/fatm.pt)
+    "detect_check": "auto",   # a result the default detector loses is redone by replace
+                              # (auto: in still images, not in video frames)
     **{k: v for k, v in REPLACE_DEFAULTS.items()
        if k not in ("donors", "reshape", "margin", "protect_pull")},
 }
@@ -49,7 +60,22 @@ def _prepare(image: np.ndarray, faces: list[Face], params: dict[str, Any],
         taken.add(first)
         out.append({"_donor_order": tuple([first] + [d for d in order if d != first]),
                     "_target_embeddings": [emb[a][i] for a in range(len(judges))], **ctx[i]})
+    if check_on(params):
+        # replace's donor order, for a face the detector loses (after fatm's draws, so
+        # fatm's choices do not depend on the check)
+        for extra, order in zip(out, donor_orders(faces, params, rngs, judges, emb)):
+            extra["_replace_donor_order"] = order
     return out
+
+
+def check_on(params: dict[str, Any]) -> bool:
+    """``detect_check``: true / false, or auto (on unless the image is a video frame)."""
+    v = params.get("detect_check", DEFAULTS["detect_check"])
+    if v is None or str(v).strip().lower() == "auto":
+        return not params.get("_stream", False)
+    if isinstance(v, str):
+        return v.strip().lower() in ("1", "true", "yes", "on")
+    return bool(v)
 
 
 def _fatm(crop: np.ndarray, face: Face, params: dict[str, Any]) -> np.ndarray:
@@ -61,7 +87,25 @@ def _fatm(crop: np.ndarray, face: Face, params: dict[str, Any]) -> np.ndarray:
         back, cov = render_fatm(fatm, rgb, lm, cand)
         return back, cov, lm
 
-    return replace_face(crop, face, params, render, len(fatm.donors))
+    out = replace_face(crop, face, params, render, len(fatm.donors))
+    if not check_on(params):
+        return out
+    report = params.get("_report")
+    report = report if isinstance(report, dict) else {}
+    if still_detected(out, face, params):
+        report["detector_check"] = "passed"
+        return out
+    # the detector lost the model's face: replace's donor instead (its own check,
+    # protection and audit entries overwrite fatm's)
+    lost = {"fatm_donor": report.get("donor"),
+            "fatm_identity_check": report.get("identity_check")}
+    order = params.get("_replace_donor_order")
+    again = _replace(crop, face, {**params, "donors": "averaged", "_report": report,
+                                  "_donor_order": order})
+    report["detector_check"] = {
+        "fatm": "lost by the default detector", **lost, "redone_by": "replace",
+        "replace": "passed" if still_detected(again, face, params) else "lost too"}
+    return again
 
 
 FATM = Method(

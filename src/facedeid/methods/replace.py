@@ -242,6 +242,52 @@ def context_for(image: np.ndarray, faces: Sequence[Face]) -> list[dict[str, Any]
     return [{"_canvas": image, "_canvas_box": tuple(float(v) for v in f.box)} for f in faces]
 
 
+def on_canvas(out: np.ndarray, face: Face, params: dict[str, Any]
+              ) -> tuple[np.ndarray, np.ndarray, int, int] | None:
+    """The crop ``out`` put back into the whole picture (:func:`context_for`):
+    ``(picture before, picture with out, x offset, y offset)``; None when the
+    Anonymizer gave no picture (a direct call on a crop)."""
+    canvas, box = params.get("_canvas"), params.get("_canvas_box")
+    if canvas is None or box is None:
+        return None
+    ox = int(round(box[0] - face.box[0]))
+    oy = int(round(box[1] - face.box[1]))
+    h, w = out.shape[:2]
+    if not (0 <= ox and 0 <= oy and oy + h <= canvas.shape[0] and ox + w <= canvas.shape[1]):
+        return None
+    ref = to_rgb8(canvas)
+    work = ref.copy()
+    work[oy:oy + h, ox:ox + w] = to_rgb8(out)
+    return ref, work, ox, oy
+
+
+def still_detected(out: np.ndarray, face: Face, params: dict[str, Any],
+                   iou: float = 0.5) -> bool:
+    """Whether the project's default detector (the one ``make bench`` measures "faces
+    still detected" with) finds the new face: a face overlapping the original's box
+    by ``iou`` or more, searched in a window of three times the box around it, in
+    the whole picture with the crop ``out`` put back (:func:`on_canvas`)."""
+    from ..detect import shared_detector
+    from ..types import box_iou
+
+    placed = on_canvas(out, face, params)
+    if placed is None:
+        img, box = to_rgb8(out), np.asarray(face.box, np.float64)
+    else:
+        _, img, ox, oy = placed
+        box = np.asarray(face.box, np.float64) + np.array([ox, oy, ox, oy], np.float64)
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    bw, bh = max(1.0, x1 - x0), max(1.0, y1 - y0)
+    wx0, wy0 = int(max(0, np.floor(x0 - bw))), int(max(0, np.floor(y0 - bh)))
+    wx1, wy1 = int(min(w, np.ceil(x1 + bw))), int(min(h, np.ceil(y1 + bh)))
+    if wx1 - wx0 < 8 or wy1 - wy0 < 8:
+        return False
+    found = shared_detector("default").detect(np.ascontiguousarray(img[wy0:wy1, wx0:wx1]))
+    box_w = (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0)
+    return any(box_iou(box_w, f.box) >= iou for f in found)
+
+
 def protect_face(out: np.ndarray, rgb: np.ndarray, face: Face, pts5: np.ndarray,
                  params: dict[str, Any], names: tuple[str, ...],
                  toward: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, dict]:
@@ -260,20 +306,11 @@ def protect_face(out: np.ndarray, rgb: np.ndarray, face: Face, pts5: np.ndarray,
 
     changed = np.any(out != rgb, axis=2).astype(np.float32)
     mask = cv2.GaussianBlur(changed, (0, 0), 1.5) * changed
-    canvas, box = params.get("_canvas"), params.get("_canvas_box")
-    ox = oy = 0
-    if canvas is not None and box is not None:
-        ox = int(round(box[0] - face.box[0]))
-        oy = int(round(box[1] - face.box[1]))
-        h, w = out.shape[:2]
-        if not (0 <= ox and 0 <= oy and oy + h <= canvas.shape[0] and ox + w <= canvas.shape[1]):
-            canvas = None
-    if canvas is None:
+    placed = on_canvas(out, face, params)
+    if placed is None:
         ref, work, full_mask, ox, oy = rgb, out, mask, 0, 0
     else:
-        ref = to_rgb8(canvas)
-        work = ref.copy()
-        work[oy:oy + out.shape[0], ox:ox + out.shape[1]] = out
+        ref, work, ox, oy = placed
         full_mask = np.zeros(ref.shape[:2], np.float32)
         full_mask[oy:oy + out.shape[0], ox:ox + out.shape[1]] = mask
     shift = np.array([ox, oy], np.float64)
@@ -325,21 +362,29 @@ def _shape_of(face: Face, params: dict[str, Any]) -> np.ndarray | None:
         return face.landmarks68
 
 
-def _prepare(image: np.ndarray, faces: list[Face], params: dict[str, Any],
-             rngs: list[np.random.Generator]) -> list[dict[str, Any]]:
-    """Choose every face's donor order at once (identity checked against all faces)."""
+def donor_orders(faces: list[Face], params: dict[str, Any], rngs: list[np.random.Generator],
+                 judges: list, emb: list[list[np.ndarray | None]]) -> list[tuple[int, ...]]:
+    """Every face's donor order from ``params["donors"]`` at once: similar shape,
+    identity (``emb``: per judge, per face) beyond the judges' thresholds from every
+    face in the picture, first choices distinct across faces."""
     from ..replace.donors import assign_donors, load_pool, rank_donors
 
-    pool = load_pool(params.get("donors"))
-    judges = judges_for(params.get("attacker"))
-    emb = embed_all(judges, image, faces)
+    pool = load_pool(params.get("donors", DEFAULTS["donors"]))
     rankings = []
     for i, face in enumerate(faces):
         js = [(att, emb[a][i], [emb[a][j] for j in range(len(faces)) if j != i])
               for a, att in enumerate(judges)]
         rankings.append(rank_donors(pool, _shape_of(face, params), rngs[i], judges=js,
                                     margin=float(params.get("margin", DEFAULTS["margin"]))))
-    orders = assign_donors(rankings)
+    return assign_donors(rankings)
+
+
+def _prepare(image: np.ndarray, faces: list[Face], params: dict[str, Any],
+             rngs: list[np.random.Generator]) -> list[dict[str, Any]]:
+    """Choose every face's donor order at once (identity checked against all faces)."""
+    judges = judges_for(params.get("attacker"))
+    emb = embed_all(judges, image, faces)
+    orders = donor_orders(faces, params, rngs, judges, emb)
     ctx = context_for(image, faces)
     return [{"_donor_order": orders[i], "_target_embeddings": [emb[a][i] for a in range(len(judges))],
              **ctx[i]} for i in range(len(faces))]
@@ -462,4 +507,4 @@ REPLACE = Method(
 
 __all__ = ["REPLACE", "DEFAULTS", "yaw_score", "check_face", "judges_for", "replace_face",
            "from_rgb8", "embed_all", "settings_from", "protect_names", "protect_face",
-           "context_for", "LIGHT_GEOMETRY", "HEAVY_GEOMETRY"]
+           "context_for", "donor_orders", "on_canvas", "still_detected", "LIGHT_GEOMETRY", "HEAVY_GEOMETRY"]
