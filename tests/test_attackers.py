@@ -525,3 +525,19 @@ def test_cache_concurrent_writers_and_corrupt_file(tmp_path):
     assert len(fresh) == 0
     fresh.put(CacheKey("arr:x", "x-v1", "naive"), None)
     assert list(tmp_path.glob("bad.sqlite.*.corrupt"))
+
+
+def test_attacker_detection_skips_the_non_finite_rows_opencv_can_return():
+    class Net:
+        def setInputSize(self, size):
+            pass
+
+        def detect(self, bgr):
+            good = np.r_[10, 12, 30, 30, np.arange(10) + 15, 0.9].astype(np.float32)
+            bad = np.r_[-np.inf, -5e12, np.nan, -5e12, np.zeros(10), 1.0].astype(np.float32)
+            return 1, np.stack([bad, good])
+
+    det = AttackerDetector()
+    det._detector = lambda: Net()
+    faces = det.detect(np.zeros((64, 64, 3), np.uint8))
+    assert len(faces) == 1 and faces[0].box == (10.0, 12.0, 40.0, 42.0)

@@ -65,7 +65,9 @@ class AttackerDetector:
         if rows is None:
             return []
         faces = []
-        for r in rows:
+        # OpenCV's YuNet returns rows of inf/nan on some small inputs (e.g. 32 px high):
+        # they are not faces
+        for r in rows[np.isfinite(rows).all(axis=1)]:
             x, y, bw, bh = (float(v) / scale for v in r[:4])
             pts = np.asarray(r[4:14], np.float64).reshape(5, 2) / scale
             faces.append(Face(box=(x, y, x + max(bw, 0.0), y + max(bh, 0.0)), score=float(r[14]),
