@@ -173,6 +173,8 @@ def test_fatm_face_the_detector_loses_is_redone_by_replace_in_images_not_in_vide
     assert F.check_on({}) and not F.check_on({"_stream": True})
     assert F.check_on({"_stream": True, "detect_check": "true"})
     assert not F.check_on({"detect_check": "false"})
+    with pytest.raises(ValueError, match="detect_check"):
+        F.check_on({"detect_check": "sometimes"})
 
 
 def test_train_fatm_command_on_lfw(data_dir, tmp_path, capsys):

@@ -74,7 +74,10 @@ def check_on(params: dict[str, Any]) -> bool:
     if v is None or str(v).strip().lower() == "auto":
         return not params.get("_stream", False)
     if isinstance(v, str):
-        return v.strip().lower() in ("1", "true", "yes", "on")
+        low = v.strip().lower()
+        if low not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ValueError(f"detect_check must be auto, true or false, got {v!r}")
+        return low in ("1", "true", "yes", "on")
     return bool(v)
 
 
