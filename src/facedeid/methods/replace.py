@@ -268,7 +268,7 @@ def still_detected(out: np.ndarray, face: Face, params: dict[str, Any],
     by ``iou`` or more, searched in a window of three times the box around it, in
     the whole picture with the crop ``out`` put back (:func:`on_canvas`)."""
     from ..detect import shared_detector
-    from ..types import box_iou
+    from ..evaluate.attackers.detection import detect_near
 
     placed = on_canvas(out, face, params)
     if placed is None:
@@ -276,16 +276,8 @@ def still_detected(out: np.ndarray, face: Face, params: dict[str, Any],
     else:
         _, img, ox, oy = placed
         box = np.asarray(face.box, np.float64) + np.array([ox, oy, ox, oy], np.float64)
-    h, w = img.shape[:2]
-    x0, y0, x1, y1 = (float(v) for v in box)
-    bw, bh = max(1.0, x1 - x0), max(1.0, y1 - y0)
-    wx0, wy0 = int(max(0, np.floor(x0 - bw))), int(max(0, np.floor(y0 - bh)))
-    wx1, wy1 = int(min(w, np.ceil(x1 + bw))), int(min(h, np.ceil(y1 + bh)))
-    if wx1 - wx0 < 8 or wy1 - wy0 < 8:
-        return False
-    found = shared_detector("default").detect(np.ascontiguousarray(img[wy0:wy1, wx0:wx1]))
-    box_w = (x0 - wx0, y0 - wy0, x1 - wx0, y1 - wy0)
-    return any(box_iou(box_w, f.box) >= iou for f in found)
+    found = detect_near(img, box, shared_detector("default"))
+    return any(v >= iou for v, _ in found or [])
 
 
 def protect_face(out: np.ndarray, rgb: np.ndarray, face: Face, pts5: np.ndarray,

@@ -107,11 +107,10 @@ def attacker_landmarks5(rgb: np.ndarray) -> np.ndarray | None:
     return None if face is None else np.array(face.landmarks5)
 
 
-def landmarks5_near(rgb: np.ndarray, box, detector: AttackerDetector | None = None
-                    ) -> np.ndarray | None:
-    """``(5, 2)`` landmarks, in ``rgb``'s pixels, of the face the attackers' detector finds
-    best overlapping ``box`` (x0, y0, x1, y1; IoU >= 0.3), detecting in a window of
-    three times the box around it; None when it finds none there."""
+def detect_near(rgb: np.ndarray, box, detector) -> list[tuple[float, Face]] | None:
+    """The faces ``detector`` finds in a window of three times ``box`` (x0, y0, x1, y1)
+    around it, in ``rgb``'s pixels, each with its IoU with ``box``; None when the
+    window, clipped to the image, is under 8 px on a side."""
     img = np.asarray(rgb)
     h, w = img.shape[:2]
     x0, y0, x1, y1 = (float(v) for v in box)
@@ -121,7 +120,15 @@ def landmarks5_near(rgb: np.ndarray, box, detector: AttackerDetector | None = No
     if wx1 - wx0 < 8 or wy1 - wy0 < 8:
         return None
     faces = [f.transformed(dx=wx0, dy=wy0)
-             for f in (detector or _default).detect(img[wy0:wy1, wx0:wx1])]
-    scored = [(box_iou((x0, y0, x1, y1), f.box), i) for i, f in enumerate(faces)]
-    best = max(scored, default=(0.0, -1))
-    return np.asarray(faces[best[1]].landmarks5, np.float64) if best[0] >= 0.3 else None
+             for f in detector.detect(np.ascontiguousarray(img[wy0:wy1, wx0:wx1]))]
+    return [(box_iou((x0, y0, x1, y1), f.box), f) for f in faces]
+
+
+def landmarks5_near(rgb: np.ndarray, box, detector: AttackerDetector | None = None
+                    ) -> np.ndarray | None:
+    """``(5, 2)`` landmarks, in ``rgb``'s pixels, of the face the attackers' detector finds
+    best overlapping ``box`` (x0, y0, x1, y1; IoU >= 0.3), detecting in a window of
+    three times the box around it (:func:`detect_near`); None when it finds none there."""
+    found = detect_near(rgb, box, detector or _default) or []
+    best = max(((v, i) for i, (v, _) in enumerate(found)), default=(0.0, -1))
+    return np.asarray(found[best[1]][1].landmarks5, np.float64) if best[0] >= 0.3 else None
