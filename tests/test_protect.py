@@ -271,3 +271,37 @@ def test_padded_average_pool_is_refused_where_zero_padding_would_be_wrong():
     y = OPS["AveragePool"](torch, F, x, kernel_shape=[3, 3], pads=[1, 1, 1, 1],
                            count_include_pad=1)
     assert torch.allclose(y, F.avg_pool2d(x, 3, 1, padding=1, count_include_pad=True))
+
+
+def test_protect_area_head_also_changes_the_hair_and_outline_at_half_the_bound(data_dir):
+    """``protect_area=head``: protection may also change the rest of the crop's inscribed
+    ellipse (what the replaced face leaves: hair, ears, outline), by at most half the
+    bound; the default changes the replaced pixels only; outside the ellipse nothing."""
+    from facedeid.methods.replace import head_mask, protect_face
+    from facedeid.types import Face
+
+    img, pts = _lfw(data_dir, "Colin_Powell")
+    out = img.copy()                        # a stand-in "replacement": the inner face, lighter
+    out[95:165, 90:160] = np.clip(img[95:165, 90:160].astype(int) + 6, 0, 255).astype(np.uint8)
+    replaced = np.any(out != img, axis=2)
+    face = Face(box=(60.0, 60.0, 190.0, 200.0), score=0.9, landmarks5=pts)
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    outside_ellipse = ((xx - w / 2) / (0.45 * w)) ** 2 + ((yy - h / 2) / (0.45 * h)) ** 2 > 1.0
+
+    res, info = protect_face(out, img, face, pts, {"protect_area": "head",
+                                                   "rng": np.random.default_rng(0)}, ("sface",))
+    diff = np.abs(res.astype(int) - out.astype(int)).max(axis=2)
+    assert info["steps"] > 0 and diff[~replaced].any()          # hair and outline changed
+    assert diff[~replaced].max() <= np.ceil(info["eps"] / 2) + 1  # ... by half the bound
+    assert not diff[outside_ellipse].any()
+
+    res, info = protect_face(out, img, face, pts, {"rng": np.random.default_rng(0)}, ("sface",))
+    diff = np.abs(res.astype(int) - out.astype(int)).max(axis=2)
+    assert info["steps"] > 0 and diff[replaced].any() and not diff[~replaced].any()
+
+    m = head_mask((100, 80), {"protect_area": "head"})
+    assert m.max() <= 0.5 and m[50, 40] > 0.45 and m[0, 0] == 0 and m[50, 2] == 0
+    assert not head_mask((100, 80), {}).any()
+    with pytest.raises(ValueError, match="protect_area"):
+        head_mask((10, 10), {"protect_area": "hair"})

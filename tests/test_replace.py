@@ -374,6 +374,37 @@ def test_still_detected_finds_a_kept_face_and_not_a_blacked_out_one(data_dir):
     assert not still_detected(crop, shifted, {})
 
 
+def test_still_detected_searches_the_whole_picture_unless_it_is_huge(data_dir, monkeypatch):
+    """The default detector's passes depend on the picture's size, so the check searches
+    the picture the pipeline searches (a window finds an 11 px LFW face the whole search
+    loses); only pictures over WHOLE_PICTURE_PIXELS are searched in a window."""
+    import facedeid.detect as D
+    import facedeid.methods.replace as R
+
+    small, faces = _lfw_face(data_dir)
+    img = np.pad(small, ((300, 300), (300, 300), (0, 0)), constant_values=128)
+    face = max(faces, key=lambda f: f.area).transformed(dx=300, dy=300)
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    crop = img[y0:y1, x0:x1].copy()
+    local = face.transformed(dx=-x0, dy=-y0)
+    ctx = {"_canvas": img, "_canvas_box": tuple(face.box)}
+    real = D.shared_detector("default")
+    seen = []
+
+    class Spy:
+        def detect(self, rgb):
+            seen.append(rgb.shape[:2])
+            return real.detect(rgb)
+
+    monkeypatch.setattr(D, "shared_detector", lambda name: Spy())
+    assert R.still_detected(crop, local, ctx) and seen == [img.shape[:2]]
+    seen.clear()
+    monkeypatch.setattr(R, "WHOLE_PICTURE_PIXELS", img.shape[0] * img.shape[1] - 1)
+    assert R.still_detected(crop, local, ctx)
+    bw, bh = x1 - x0, y1 - y0
+    assert len(seen) == 1 and seen[0][0] <= 3 * bh + 2 and seen[0][1] <= 3 * bw + 2
+
+
 # ----------------------------------------------------------------- end to end on real faces
 def test_replace_end_to_end_on_lfw_changes_the_face_only_and_beats_the_attacker(data_dir):
     from facedeid.evaluate.attackers import get_attacker

@@ -55,6 +55,9 @@ DEFAULTS: dict[str, Any] = {
     "protect_max_eps": 16.0,  # faces still matched get more steps at up to this bound
     "protect_margin": 0.3,    # push each recognizer beyond threshold x (1 + margin)
     "protect_pull": 0.0,      # weight of a pull towards the donor's identity (parrot attack)
+    "protect_area": "replaced",  # where protection may change pixels: "replaced" (the new
+                              # face only) | "head" (also the rest of the crop's inscribed
+                              # ellipse, hair and outline, at half the bound)
 }
 
 # the mask and geometry "auto" resolves to: (region, scale, reshape)
@@ -261,14 +264,27 @@ def on_canvas(out: np.ndarray, face: Face, params: dict[str, Any]
     return ref, work, ox, oy
 
 
+#: pictures up to this many pixels are searched whole by :func:`still_detected`
+WHOLE_PICTURE_PIXELS = 4_000_000
+
+
 def still_detected(out: np.ndarray, face: Face, params: dict[str, Any],
                    iou: float = 0.5) -> bool:
     """Whether the project's default detector (the one ``make bench`` measures "faces
     still detected" with) finds the new face: a face overlapping the original's box
-    by ``iou`` or more, searched in a window of three times the box around it, in
-    the whole picture with the crop ``out`` put back (:func:`on_canvas`)."""
+    by ``iou`` or more, in the whole picture with the crop ``out`` put back
+    (:func:`on_canvas`).
+
+    The default detector's passes depend on the picture's size (upscaled tiles, a
+    half-size pass, an agreement rule between them), so a search in a window around
+    the face can find a small face the whole-picture search loses (an 11 px face in
+    LFW did). Pictures up to :data:`WHOLE_PICTURE_PIXELS` are therefore searched
+    whole, as the pipeline searches them; larger ones (where a whole search per face
+    would cost seconds) in a window of three times the box around the face, which
+    can disagree with the whole search on faces of a few pixels."""
     from ..detect import shared_detector
     from ..evaluate.attackers.detection import detect_near
+    from ..types import box_iou
 
     placed = on_canvas(out, face, params)
     if placed is None:
@@ -276,8 +292,34 @@ def still_detected(out: np.ndarray, face: Face, params: dict[str, Any],
     else:
         _, img, ox, oy = placed
         box = np.asarray(face.box, np.float64) + np.array([ox, oy, ox, oy], np.float64)
-    found = detect_near(img, box, shared_detector("default"))
-    return any(v >= iou for v, _ in found or [])
+    det = shared_detector("default")
+    if img.shape[0] * img.shape[1] <= WHOLE_PICTURE_PIXELS:
+        found = [(box_iou(tuple(box), f.box), f) for f in det.detect(img)]
+    else:
+        found = detect_near(img, box, det) or []
+    return any(v >= iou for v, _ in found)
+
+
+def head_mask(shape: tuple[int, int], params: dict[str, Any]) -> np.ndarray:
+    """The extra weights ``protect_area`` gives identity protection in a crop of ``shape``:
+    nothing for ``replaced``; for ``head``, 0.5 inside the ellipse inscribed in the crop
+    (semi-axes 0.45 of its width and height: the hair, ears and outline the replaced
+    face leaves), feathered (sigma 4 % of the shorter side), so those pixels change by at
+    most half the bound."""
+    import cv2
+
+    area = str(params.get("protect_area", DEFAULTS["protect_area"])).strip().lower()
+    h, w = int(shape[0]), int(shape[1])
+    if area == "replaced":
+        return np.zeros((h, w), np.float32)
+    if area != "head":
+        raise ValueError(f"protect_area: {area!r} is not one of replaced, head")
+    ell = np.zeros((h, w), np.float32)
+    cv2.ellipse(ell, (int(round(w / 2)), int(round(h / 2))),
+                (max(1, int(round(0.45 * w))), max(1, int(round(0.45 * h)))),
+                0, 0, 360, 1.0, thickness=-1)
+    sigma = max(0.5, 0.04 * min(h, w))
+    return 0.5 * cv2.GaussianBlur(ell, (0, 0), sigma) * ell
 
 
 def protect_face(out: np.ndarray, rgb: np.ndarray, face: Face, pts5: np.ndarray,
@@ -298,6 +340,7 @@ def protect_face(out: np.ndarray, rgb: np.ndarray, face: Face, pts5: np.ndarray,
 
     changed = np.any(out != rgb, axis=2).astype(np.float32)
     mask = cv2.GaussianBlur(changed, (0, 0), 1.5) * changed
+    mask = np.maximum(mask, head_mask(out.shape[:2], params))
     placed = on_canvas(out, face, params)
     if placed is None:
         ref, work, full_mask, ox, oy = rgb, out, mask, 0, 0
