@@ -326,7 +326,9 @@ def protect_face(out: np.ndarray, rgb: np.ndarray, face: Face, pts5: np.ndarray,
                  params: dict[str, Any], names: tuple[str, ...],
                  toward: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, dict]:
     """Identity protection of a replaced face (``out``, the crop after replacement; ``rgb``
-    the crop before): a bounded perturbation inside the replaced pixels, optimised on the
+    the crop before): a bounded perturbation inside the replaced pixels (with
+    ``protect_area=head`` also, at half the bound, the rest of the crop's inscribed
+    ellipse: :func:`head_mask`), optimised on the
     whole picture when the Anonymizer gave it (:func:`context_for`), at three alignments
     of the face (the detector's 5 points, the 68-point model's, and the attackers'
     detector's on the original), and, with ``protect_pull``, pulled towards the donor's
